@@ -1,0 +1,1 @@
+"""Tournament strategies: turn pairwise match results into one winner."""

@@ -1,0 +1,65 @@
+"""The tournament's contracts: how a strategy asks for judgments, and what it returns.
+
+A strategy sees candidate ids and a `MatchJudge`; it never sees answers, models or backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# Per-instruction outcome of a both-orders comparison, from the first candidate's view.
+A_WINS, B_WINS, TIE = 1, -1, 0
+# None = the judge gave an invalid verdict even after retries: counted, never a tie.
+ItemOutcome = int | None
+
+
+@runtime_checkable
+class MatchJudge(Protocol):
+    """Judges candidate `a` against `b` on some validation items, both orders, tie policy applied."""
+
+    n_items: int  # number of validation items every candidate answered
+    calls: int  # single-order judge calls requested so far (store hits excluded)
+
+    def judge(self, a: str, b: str, items: Sequence[int]) -> list[ItemOutcome]: ...
+
+
+@dataclass
+class MatchRecord:
+    """One match of a bracket. `winner` is a or b; equal counts go to `a` (the incumbent)."""
+
+    a: str
+    b: str
+    wins: int  # items a won
+    losses: int  # items b won
+    ties: int
+    invalid: int
+    winner: str
+    items_judged: int
+    items_total: int
+    calls: int  # judge calls this match cost
+    stage: str = ""  # e.g. "block 2", "final", "round 1"
+
+    @property
+    def decided_early(self) -> bool:
+        return self.items_judged < self.items_total
+
+
+@dataclass
+class TournamentResult:
+    strategy: str
+    winner: str
+    ranking: list[str]  # best first, as implied by the strategy
+    matches: list[MatchRecord] = field(default_factory=list)
+    calls: int = 0
+    scores: dict[str, float] = field(default_factory=dict)  # strategy-specific (win rounds, BT score)
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """A tournament strategy. Deterministic given `seed`."""
+
+    name: str
+
+    def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult: ...

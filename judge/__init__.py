@@ -1,0 +1,1 @@
+"""judge: pairwise LLM judging in the PandaLM protocol, with pluggable backends and a verdict store."""
