@@ -1,0 +1,198 @@
+"""Typed experiment configuration: defaults -> YAML -> CLI flags, unknown keys rejected.
+
+Every section is a pydantic model with `extra="forbid"`, so a typo in a YAML key is an error,
+not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hpo.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelConfig(_Strict):
+    """The embedded CPU default: a small LLaMA built from a config with a locally trained tokenizer."""
+
+    hidden_size: int = Field(128, gt=0)
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    vocab_size: int = Field(330, ge=64)
+
+
+class LoraConfig(_Strict):
+    rank: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "v_proj"]
+
+
+class ModelConfig(_Strict):
+    name: str = "tiny"  # alias (bloom-7b, llama-7b, ...), "tiny", "smollm2-135m", or a local path
+    trust_remote_code: bool = False
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    tiny: TinyModelConfig = TinyModelConfig()
+    lora: LoraConfig | None = None  # None = full fine-tuning
+
+
+class SyntheticConfig(_Strict):
+    n_train: int = Field(4000, gt=0)
+    n_validation: int = Field(100, gt=0)
+    tasks: list[str] = ["reverse", "uppercase", "add", "sort", "count"]
+    seed: int = 0
+
+
+class DataConfig(_Strict):
+    """`train`/`validation`: "synthetic", a JSON/JSONL path, or "hf:<dataset>[:split]"."""
+
+    train: str = "synthetic"
+    validation: str = "synthetic"
+    synthetic: SyntheticConfig = SyntheticConfig()
+    max_train_examples: int | None = Field(None, gt=0)
+    max_validation_examples: int | None = Field(None, gt=0)
+
+
+class TrainConfig(_Strict):
+    batch_size: int = Field(32, gt=0)
+    max_length: int = Field(64, gt=8)
+    max_new_tokens: int = Field(16, gt=0)
+    generation_batch_size: int = Field(100, gt=0)
+    seed: int = 0
+    threads_per_trial: int = Field(1, gt=0)
+    lr_multiplier: float = Field(1.0, gt=0)  # scales every lr in the grid (tiny models need larger)
+    sgd_momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    keep_weights: Literal["none", "best", "all"] = "none"
+    deepspeed: str | None = None  # path to a DeepSpeed JSON config (ZeRO-2 for multi-GPU)
+    fault_injection: str | None = None  # tests only: "<training_id>:<epoch>:once|always"
+
+
+class SearchConfig(_Strict):
+    space: str = "search_spaces/pandalm80.yaml"
+    baseline: str | None = "search_spaces/alpaca-default.yaml"
+    search: Literal["grid", "optuna"] = "grid"
+    scheduler: Literal["none", "asha"] = "none"
+    num_samples: int = Field(16, gt=0)  # optuna: trial budget
+    max_concurrent: int = Field(2, gt=0)
+    grace_period: int = Field(1, gt=0)  # asha: epochs before a trial may be stopped
+    reduction_factor: int = Field(2, gt=1)
+
+
+class ResourcesConfig(_Strict):
+    cpus_per_trial: float = Field(1, gt=0)
+    gpus_per_trial: float = Field(0, ge=0)
+    address: str | None = None  # join an existing Ray cluster
+    max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
+
+
+class JudgeConfig(_Strict):
+    backend: str = "reference"
+    model: str | None = None
+    url: str = "http://127.0.0.1:8000"
+    policy: Literal["strict", "lenient"] = "strict"
+    mode: Literal["verdict", "full"] = "verdict"
+    concurrency: int = Field(16, gt=0)
+    timeout_s: float = Field(60, gt=0)
+    max_retries: int = Field(5, ge=0)
+    deadline_s: float = Field(600, gt=0)
+    invalid_retries: int = Field(1, ge=0)
+    api_key_env: str = "HPO_JUDGE_API_KEY"
+    tie_margin: float = Field(0.02, ge=0)
+    batch_size: int = Field(16, gt=0)
+
+
+class TournamentConfig(_Strict):
+    strategy: str = "blocked"
+    blocks: int = Field(4, gt=0)
+    seed: int = 0
+    early_decision: bool = True
+    overlap: bool = True  # judge while other trials still train
+
+
+class TrackingConfig(_Strict):
+    backend: Literal["mlflow", "none"] = "mlflow"
+    uri: str | None = None  # default: sqlite:///<run_root>/mlflow.db
+    experiment: str = "hpo"
+
+
+class ExperimentConfig(_Strict):
+    name: str = "tiny-cpu"
+    run_root: str = "runs"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    search: SearchConfig = SearchConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    judge: JudgeConfig = JudgeConfig()
+    tournament: TournamentConfig = TournamentConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith(".") or "\\" in v:
+            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        return v
+
+
+def _one_line(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, with one-line errors for missing files and bad syntax."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply one CLI override like `train.batch_size=16` to a nested dict."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted}: '{key}' is not a section")
+    node[keys[-1]] = value
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """defaults -> YAML file -> overrides (dotted keys), validated in one place."""
+    data: dict[str, Any] = read_yaml(path) if path else {}
+    for dotted, value in (overrides or {}).items():
+        set_dotted(data, dotted, value)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, str(path) if path else "config")) from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`--set key.path=value`; the value is parsed as YAML so numbers and booleans get types."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got '{text}'")
+    key, _, raw = text.partition("=")
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
