@@ -67,7 +67,9 @@ class TrainConfig(_Strict):
     generation_batch_size: int = Field(100, gt=0)
     seed: int = 0
     threads_per_trial: int = Field(1, gt=0)
-    lr_multiplier: float = Field(1.0, gt=0)  # scales every lr in the grid (tiny models need larger)
+    # Scales every lr in the grid. None = auto: x50 for `tiny` (a from-scratch 0.9M model needs
+    # larger rates than the paper's 7B ones), x1 for every real model.
+    lr_multiplier: float | None = Field(None, gt=0)
     sgd_momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     keep_weights: Literal["none", "best", "all"] = "none"
@@ -141,6 +143,21 @@ class ExperimentConfig(_Strict):
         if not v or "/" in v or v.startswith(".") or "\\" in v:
             raise ValueError("must be a plain folder name (no '/', not starting with '.')")
         return v
+
+
+def lr_multiplier(cfg: ExperimentConfig) -> float:
+    if cfg.train.lr_multiplier is not None:
+        return cfg.train.lr_multiplier
+    return 50.0 if cfg.model.name == "tiny" else 1.0
+
+
+def resolve_resource(path: str) -> Path:
+    """A config-relative file: as given (from the working directory), else from the repo root."""
+    p = Path(path)
+    if p.exists() or p.is_absolute():
+        return p
+    repo = Path(__file__).resolve().parent.parent / p
+    return repo if repo.exists() else p
 
 
 def _one_line(exc: ValidationError, source: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from hpo.atomic import storage_error
 from hpo.errors import StorageError
 from judge.prompt import as_text
-from judge.types import Judgment, JudgeRequest, Verdict
+from judge.types import JudgeRequest, Judgment, Verdict
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -102,7 +102,7 @@ class VerdictStore:
         now = time.time()
         rows = [(request_key(identity, r), identity, as_text(r.instruction), as_text(r.input),
                  as_text(r.response1), as_text(r.response2), j.verdict.value, j.raw, j.reason,
-                 j.reference, now) for r, j in zip(requests, judgments)]
+                 j.reference, now) for r, j in zip(requests, judgments, strict=True)]
         with self._transaction() as db:
             db.executemany(f"INSERT OR REPLACE INTO verdicts VALUES ({','.join('?' * 11)})", rows)
 
@@ -121,7 +121,7 @@ class VerdictStore:
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {', '.join(COLUMNS)} FROM verdicts ORDER BY created, key").fetchall()
-        return [dict(zip(COLUMNS, row)) for row in rows]
+        return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
 
     def close(self) -> None:
         with self._lock:

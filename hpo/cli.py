@@ -1,0 +1,116 @@
+"""The `hpo` command line. Exit codes are listed in hpo.errors and the README."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hpo.errors import EXIT_INTERNAL, HpoError
+
+# flag -> dotted config key; CLI flags override YAML, which overrides defaults.
+FLAG_KEYS = {"model": "model.name", "judge": "judge.backend", "judge_model": "judge.model",
+             "judge_url": "judge.url", "strategy": "tournament.strategy", "data": "data.train",
+             "validation": "data.validation", "tracking_uri": "tracking.uri",
+             "address": "resources.address", "run_root": "run_root", "space": "search.space",
+             "seed": "train.seed", "gpus_per_trial": "resources.gpus_per_trial"}
+
+
+def add_run_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="search -> train -> judge -> winner")
+    p.add_argument("-e", "--experiment", type=Path, help="experiment YAML (see experiments/)")
+    for flag in FLAG_KEYS:
+        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set train.batch_size=16")
+    p.add_argument("--run-name", help="run folder name under run_root (default: <name>-<time>)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run (folder or name)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    p.add_argument("--fail-if-worse-than-baseline", action="store_true",
+                   help="exit 4 when the winner does not beat the Alpaca-default baseline")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hpo.config import load_config, parse_override
+    from hpo.pipeline import RunOptions, run
+
+    overrides: dict[str, Any] = {}
+    for flag, key in FLAG_KEYS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = int(value) if flag == "seed" else value
+    overrides.update(dict(parse_override(s) for s in args.set))
+    cfg = load_config(args.experiment, overrides)
+    opts = RunOptions(run_name=args.run_name, resume=args.resume, dry_run=args.dry_run,
+                      fail_if_worse_than_baseline=args.fail_if_worse_than_baseline)
+    return run(cfg, opts)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hpo.report import load_report, render
+
+    print(render(load_report(args.run, args.run_root), top=args.top))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Open the MLflow UI on the default store, bound to 127.0.0.1 unless told otherwise."""
+    uri = args.tracking_uri or f"sqlite:///{Path(args.run_root).resolve()}/mlflow.db"
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--host", args.host, "--port", str(args.port), "--workers", "1"]
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
+    os.execvpe(cmd[0], cmd, env)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run_parser(sub)
+    rep = sub.add_parser("report", help="print a finished run's decision as tables")
+    rep.add_argument("run")
+    rep.add_argument("--run-root", default="runs")
+    rep.add_argument("--top", type=int, default=10)
+    ui = sub.add_parser("ui", help="open the MLflow UI for the local store")
+    ui.add_argument("--run-root", default="runs")
+    ui.add_argument("--tracking-uri")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    _register_plugins(sub)
+    return parser
+
+
+def _register_plugins(sub: Any) -> None:
+    from judge import cli as judge_cli
+    from judge import serve as judge_serve
+
+    judge_cli.register(sub)
+    judge_serve.register(sub)
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "ui": cmd_ui}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        handler = COMMANDS.get(args.command) or args.func
+        return int(handler(args))
+    except HpoError as exc:
+        print(f"hpo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hpo: interrupted; continue with: hpo run --resume <run folder>", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show the traceback
+        import traceback
+
+        traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

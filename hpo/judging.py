@@ -1,0 +1,64 @@
+"""Builds the judge side of a run: backend (by name), verdict store, pairwise judge, match judge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hpo.config import JudgeConfig
+from hpo.errors import ConfigError
+from hpo.types import Example
+
+
+def backend_kwargs(cfg: JudgeConfig, validation: Sequence[Example]) -> dict[str, Any]:
+    """Constructor arguments for the configured backend; only what that backend takes."""
+    if cfg.backend == "reference":
+        refs = {(ex.instruction, ex.input): ex.output for ex in validation if ex.output is not None}
+        if not refs:
+            raise ConfigError("judge 'reference' needs validation data with reference outputs;"
+                              " use --judge vllm or hf for instruction-only validation sets")
+        return {"references": refs, "tie_margin": cfg.tie_margin}
+    if cfg.backend in ("vllm", "hf") and not cfg.model:
+        raise ConfigError(f"judge '{cfg.backend}' needs judge.model (e.g. WeOpenML/PandaLM-7B-v1)")
+    if cfg.backend == "vllm":
+        return {"model": cfg.model, "url": cfg.url, "mode": cfg.mode, "concurrency": cfg.concurrency,
+                "timeout_s": cfg.timeout_s, "max_retries": cfg.max_retries,
+                "deadline_s": cfg.deadline_s, "api_key_env": cfg.api_key_env}
+    if cfg.backend == "hf":
+        return {"model": cfg.model, "mode": cfg.mode, "batch_size": cfg.batch_size}
+    return {}
+
+
+def validate_judge(cfg: JudgeConfig) -> None:
+    from judge.registry import BACKENDS
+
+    BACKENDS.validate(cfg.backend)
+
+
+def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> Any:
+    from judge.registry import BACKENDS
+
+    backend = BACKENDS.create(cfg.backend, **backend_kwargs(cfg, validation))
+    check = getattr(backend, "check_reachable", None)
+    if callable(check):
+        check()
+    return backend
+
+
+def build_pairwise(cfg: JudgeConfig, backend: Any, store_path: Path) -> Any:
+    from judge.pairwise import PairwiseJudge
+    from judge.store import VerdictStore
+
+    return PairwiseJudge(backend, VerdictStore(store_path), policy=cfg.policy,
+                         invalid_retries=cfg.invalid_retries)
+
+
+def secret_values() -> list[str]:
+    """Environment secrets that must never reach logs or MLflow (for redaction checks)."""
+    return [v for k, v in os.environ.items() if k.endswith(("API_KEY", "TOKEN")) and len(v) >= 8]
+
+
+def answers_view(store: Any, ids: Sequence[str]) -> Mapping[str, Sequence[str]]:
+    return {cid: store.read(cid).answers for cid in ids}

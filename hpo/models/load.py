@@ -1,0 +1,111 @@
+"""Prepare the base model once per run (`prepare_base`) and load it in every trial (`load_base`).
+
+`<out_dir>/base.json` says what was prepared. For `tiny` the weights and tokenizer live in
+`out_dir` itself (every trial starts from this same initialisation, for a fair comparison);
+for the other kinds `base.json` points at the folder holding them (HF cache, GGUF cache, local).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hpo.atomic import atomic_write_json
+from hpo.config import ModelConfig
+from hpo.errors import ConfigError
+from hpo.models import smollm2, tiny
+from hpo.models.aliases import ResolvedModel, resolve_model
+from hpo.types import Example
+
+
+def _fingerprint(model_cfg: ModelConfig, examples: list[Example], seed: int) -> dict[str, Any]:
+    data = [(e.instruction, e.input, e.output) for e in examples]
+    return {"model": model_cfg.name, "tiny": model_cfg.tiny.model_dump(), "seed": seed,
+            "data_hash": hash_text(json.dumps(data))}
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir: Path, seed: int) -> Path:
+    """Make the base model ready under `out_dir`; fail fast with a ConfigError if it cannot be.
+
+    Idempotent: if `out_dir/base.json` already describes the same inputs, nothing is redone."""
+    out_dir = Path(out_dir)
+    resolved = resolve_model(model_cfg.name)
+    fingerprint = _fingerprint(model_cfg, train_examples, seed)
+    info_path = out_dir / "base.json"
+    if info_path.is_file() and json.loads(info_path.read_text()).get("fingerprint") == fingerprint:
+        return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info: dict[str, Any] = {"format": "hpo.base/v1", "kind": resolved.kind, "name": resolved.name,
+                            "fingerprint": fingerprint}
+    if resolved.kind == "tiny":
+        tokenizer = tiny.train_tokenizer(train_examples, model_cfg.tiny.vocab_size)
+        model = tiny.build_model(model_cfg.tiny, tokenizer, seed)
+        tokenizer.save_pretrained(out_dir)
+        model.save_pretrained(out_dir)
+        info |= {"path": ".", "parameters": sum(p.numel() for p in model.parameters()),
+                 "vocab_size": len(tokenizer)}
+    elif resolved.kind == "smollm2":
+        info["path"] = str(smollm2.cached_dir())
+    elif resolved.kind == "hub":
+        info |= {"path": str(hub_snapshot(resolved)), "repo_id": resolved.source}
+    else:
+        info["path"] = resolved.source
+    atomic_write_json(info_path, info)
+    return out_dir
+
+
+def hub_snapshot(resolved: ResolvedModel) -> Path:
+    """The local HF-cache snapshot of a hub model; never touches the network. A 7B model also
+    needs a GPU: without one (or without the weights) this raises a one-line ConfigError."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    snapshot: Path | None = None
+    try:
+        snapshot = Path(snapshot_download(resolved.source, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        snapshot = None
+    has_weights = snapshot is not None and any(snapshot.glob("*.safetensors")) or (
+        snapshot is not None and any(snapshot.glob("*.bin")))
+    gpu = torch.cuda.is_available()
+    problems = ([] if has_weights else ["is not in the local Hugging Face cache"]) + (
+        [] if gpu else ["needs a GPU and none is visible"])
+    if problems:
+        raise ConfigError(
+            f"model {resolved.name} ({resolved.source}) {' and '.join(problems)}; download it on a "
+            f"machine with internet (huggingface-cli download {resolved.source}) and run on a GPU "
+            "node, or use --model tiny")
+    assert snapshot is not None
+    return snapshot
+
+
+def base_source(base_dir: Path) -> tuple[dict[str, Any], Path]:
+    """`base.json` and the folder holding the weights it describes."""
+    info_path = Path(base_dir) / "base.json"
+    if not info_path.is_file():
+        raise ConfigError(f"no prepared base model at {base_dir} (base.json missing)")
+    info = json.loads(info_path.read_text())
+    return info, (Path(base_dir) / info["path"]).resolve()
+
+
+def load_base(base_dir: Path, model_cfg: ModelConfig) -> tuple[Any, Any]:
+    """(model, tokenizer) from a prepared base; the tokenizer always has a pad token."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _, source = base_source(base_dir)
+    remote = model_cfg.trust_remote_code
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = model_cfg.dtype if model_cfg.dtype == "auto" else getattr(torch, model_cfg.dtype)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=remote)
+    return model, tokenizer

@@ -1,0 +1,131 @@
+"""`hpo run`: search space -> Ray Tune trials -> judged tournament -> decision, all in MLflow.
+
+The pipeline wires roles together and owns no role's logic: trials train and generate,
+the judge compares, the strategy decides, the tracker records.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpo.answers import AnswerStore
+from hpo.config import ExperimentConfig
+from hpo.errors import ConfigError, HpoError
+from hpo.feed import CandidateFeed
+from hpo.plan import Plan, make_plan
+from hpo.progress import Progress
+from hpo.rundir import RunDir
+from hpo.types import Example
+
+
+@dataclass
+class RunOptions:
+    run_name: str | None = None
+    resume: str | None = None
+    fail_if_worse_than_baseline: bool = False
+    dry_run: bool = False
+
+
+def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
+    from hpo.data import load_examples
+
+    train = load_examples(cfg.data.train, cfg.data, "train")
+    val = load_examples(cfg.data.validation, cfg.data, "validation")
+    if not val:
+        raise ConfigError("the validation set is empty")
+    return train, val
+
+
+def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]:
+    """Everything that can be checked without writing: plan, names, data."""
+    from hpo.judging import validate_judge
+    from hpo.tournament.registry import STRATEGIES
+
+    plan = make_plan(cfg)
+    validate_judge(cfg.judge)
+    STRATEGIES.validate(cfg.tournament.strategy)
+    train, val = load_data(cfg)
+    return plan, train, val
+
+
+def stage(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Example]) -> None:
+    """Write the data and the base model into a fresh run folder (skipped when present)."""
+    from hpo.data import write_jsonl
+    from hpo.models import prepare_base
+
+    if not (rd / "data" / "validation.jsonl").exists():
+        write_jsonl(train, rd / "data" / "train.jsonl")
+        write_jsonl(val, rd / "data" / "validation.jsonl")
+    if not (rd / "base" / "base.json").exists():
+        prepare_base(cfg.model, train, rd / "base", cfg.train.seed)
+
+
+def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
+    """Run (or resume) one experiment; returns the process exit code."""
+    if opts.resume:
+        rd = RunDir.open(opts.resume, cfg.run_root)
+        cfg = rd.config()
+    plan, train, val = validate(cfg)
+    if opts.dry_run:
+        print(plan.summary(len(val), cfg.tournament.strategy))
+        return 0
+    from hpo.judging import build_backend
+    from hpo.tracking.session import open_tracker
+
+    backend = build_backend(cfg.judge, val)
+    tracker = open_tracker(cfg)
+    fresh = not opts.resume
+    if fresh:
+        rd = RunDir.create(cfg, opts.run_name)
+    try:
+        stage(rd, cfg, train, val)
+    except HpoError:
+        if fresh:
+            shutil.rmtree(rd.path, ignore_errors=True)
+        raise
+    from hpo.session import RunSession
+
+    return RunSession(cfg, rd, plan, val, tracker, backend, opts).execute()
+
+
+def answers_complete(store: AnswerStore, plan: Plan) -> set[str]:
+    """Trainings whose every checkpoint already has answers (a resume skips them)."""
+    done = set()
+    for training_id, epochs in plan.checkpoints().items():
+        spec = next(t for t in plan.trainings if t.training_id == training_id)
+        if all(store.exists(spec.candidate_id(e)) for e in epochs):
+            done.add(training_id)
+    return done
+
+
+def start_thread(target: Any, name: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run `target()` in a thread and capture its result or exception."""
+    box: dict[str, Any] = {}
+
+    def _wrap() -> None:
+        try:
+            box["result"] = target()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=_wrap, name=name, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def feed_from_disk(store: AnswerStore, planned: list[str]) -> CandidateFeed:
+    feed = CandidateFeed(planned)
+    for cid in planned:
+        if store.exists(cid):
+            feed.ready(cid)
+    return feed
+
+
+def artifact_dir(rd: RunDir, name: str) -> Path:
+    path = rd.inside(rd / name)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

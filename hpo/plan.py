@@ -1,0 +1,62 @@
+"""What a run will do, computed from the config alone: validated before anything is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hpo.config import ExperimentConfig, lr_multiplier, resolve_resource
+from hpo.errors import ConfigError
+from hpo.search_space import SearchSpace, load_space
+from hpo.types import Candidate, TrainingSpec
+
+
+@dataclass
+class Plan:
+    space: SearchSpace
+    baseline: Candidate | None
+
+    @property
+    def trainings(self) -> list[TrainingSpec]:
+        extra = [self.baseline.spec] if self.baseline else []
+        return self.space.trainings + extra
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return self.space.candidates()
+
+    def checkpoints(self) -> dict[str, list[int]]:
+        out = {t.training_id: list(self.space.checkpoints) for t in self.space.trainings}
+        if self.baseline:
+            out[self.baseline.training_id] = [self.baseline.epoch]
+        return out
+
+    def summary(self, n_items: int, strategy: str) -> str:
+        n = len(self.candidates)
+        epochs = sum(t.epochs for t in self.trainings)
+        gens = (n + (1 if self.baseline else 0)) * n_items
+        worst = (n - 1) * n_items * 2 + (n_items * 2 if self.baseline else 0)
+        lines = [
+            f"trainings        {len(self.trainings)} ({len(self.space.trainings)} grid"
+            f"{' + 1 baseline' if self.baseline else ''}), {epochs} epochs in all",
+            f"candidates       {n} (checkpoints at epochs {self.space.checkpoints})",
+            f"generations      {gens} ({n_items} validation items per candidate)",
+            f"judge calls      at most {worst} for '{strategy}' + baseline match"
+            " (both orders; early decision and the verdict store cut this)",
+        ]
+        return "\n".join(lines)
+
+
+def make_plan(cfg: ExperimentConfig) -> Plan:
+    mult = lr_multiplier(cfg)
+    space = load_space(resolve_resource(cfg.search.space), mult)
+    if not space.trainings:
+        raise ConfigError(f"{cfg.search.space}: the grid is empty")
+    baseline = None
+    if cfg.search.baseline:
+        base_space = load_space(resolve_resource(cfg.search.baseline), mult)
+        if len(base_space.candidates()) != 1:
+            raise ConfigError(f"{cfg.search.baseline}: a baseline must be one training with one checkpoint")
+        baseline = base_space.candidates()[0]
+        if baseline.candidate_id in {c.candidate_id for c in space.candidates()}:
+            raise ConfigError(f"baseline id {baseline.candidate_id} collides with a grid candidate; set a tag")
+    return Plan(space, baseline)

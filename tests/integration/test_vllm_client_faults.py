@@ -1,0 +1,130 @@
+"""Fault handling of the vLLM judge client against a real (scripted) HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from hpo.errors import ConfigError, JudgeUnavailableError  # noqa: E402
+from judge.backends.vllm import VLLMJudge  # noqa: E402
+from judge.types import JudgeRequest, Verdict  # noqa: E402
+from tests.helpers.openai_stub import OpenAIStub  # noqa: E402
+
+pytestmark = pytest.mark.integration
+SECRET = "sk-faults-SECRET-9876"
+REQ = JudgeRequest("Say hi", "", "hi", "bye")
+
+
+@pytest.fixture
+def stub() -> Iterator[OpenAIStub]:
+    with OpenAIStub(model="judge") as server:
+        yield server
+
+
+def client(stub: OpenAIStub, **kwargs: float) -> VLLMJudge:
+    opts: dict = {"timeout_s": 5, "deadline_s": 10, "backoff_base_s": 0.05, "backoff_max_s": 0.5}
+    opts.update(kwargs)
+    return VLLMJudge("judge", url=stub.url, **opts)
+
+
+def test_500s_then_success(stub: OpenAIStub) -> None:
+    stub.push("status", 500, times=3)
+    assert client(stub).judge([REQ])[0].verdict == Verdict.RESPONSE1
+    assert len(stub.completions()) == 4
+
+
+def test_500s_past_max_retries_raise(stub: OpenAIStub) -> None:
+    stub.push("status", 503, times=10)
+    with pytest.raises(JudgeUnavailableError, match="HTTP 503"):
+        client(stub, max_retries=2).judge([REQ])
+    assert len(stub.completions()) == 3
+
+
+def test_4xx_is_not_retried_and_is_invalid(stub: OpenAIStub) -> None:
+    stub.push("status", 400)
+    out = client(stub, concurrency=1).judge([REQ, REQ])
+    assert out[0].verdict == Verdict.INVALID and "HTTP 400" in out[0].raw
+    assert out[1].verdict == Verdict.RESPONSE1
+    assert len(stub.completions()) == 2
+
+
+def test_timeout_then_retry(stub: OpenAIStub) -> None:
+    stub.push("hang", 3.0)
+    start = time.monotonic()
+    assert client(stub, timeout_s=0.5).judge([REQ])[0].verdict == Verdict.RESPONSE1
+    assert time.monotonic() - start < 2.5
+    assert len(stub.completions()) == 2
+
+
+def test_garbage_completions_are_invalid(stub: OpenAIStub) -> None:
+    stub.push("text", "<html>proxy error</html>")
+    stub.answer = "As an AI model I think both are fine"
+    out = client(stub, concurrency=1).judge([REQ, REQ])
+    assert [j.verdict for j in out] == [Verdict.INVALID, Verdict.INVALID]
+    assert "malformed" in out[0].raw and out[1].raw.startswith("As an AI")
+
+
+def test_down_then_back_completes_with_backoff(stub: OpenAIStub) -> None:
+    comeback = stub.down_for(3.0)
+    start = time.monotonic()
+    out = client(stub, backoff_max_s=0.5).judge([REQ] * 4)
+    assert [j.verdict for j in out] == [Verdict.RESPONSE1] * 4
+    assert 2.5 < time.monotonic() - start < 8
+    comeback.join()
+
+
+def test_down_past_deadline_raises_one_line(stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HPO_JUDGE_API_KEY", SECRET)
+    stub.stop()
+    judge = client(stub, deadline_s=1.5)
+    start = time.monotonic()
+    with pytest.raises(JudgeUnavailableError) as info:
+        judge.judge([REQ] * 8)
+    assert 1.4 < time.monotonic() - start < 4
+    assert info.value.exit_code == 5
+    message = str(info.value)
+    assert "\n" not in message and SECRET not in message and "unreachable" in message
+    with pytest.raises(JudgeUnavailableError, match="unreachable"):
+        judge.check_reachable()
+
+
+def test_api_key_sent_but_never_logged(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("HPO_JUDGE_API_KEY", SECRET)
+    caplog.set_level(logging.DEBUG)
+    with OpenAIStub(model="judge", api_key=SECRET) as stub:
+        stub.push("status", 500)
+        judge = client(stub)
+        judge.check_reachable()
+        assert judge.judge([REQ])[0].verdict == Verdict.RESPONSE1
+        assert all(r.headers["authorization"] == f"Bearer {SECRET}" for r in stub.completions())
+    assert "retry 1" in caplog.text  # the retry was logged ...
+    assert SECRET not in caplog.text  # ... without the key
+    assert SECRET not in judge.identity and SECRET not in repr(judge)
+
+
+def test_wrong_key_and_wrong_model_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HPO_JUDGE_API_KEY", "wrong")
+    with OpenAIStub(model="judge", api_key=SECRET) as stub:
+        with pytest.raises(ConfigError, match="API key") as info:
+            client(stub).judge([REQ])
+        assert "wrong" not in str(info.value)
+        monkeypatch.setenv("HPO_JUDGE_API_KEY", SECRET)
+        with pytest.raises(ConfigError, match="does not serve model 'other'"):
+            VLLMJudge("other", url=stub.url).check_reachable()
+
+
+def test_concurrency_is_bounded_and_used(stub: OpenAIStub) -> None:
+    stub.push("hang", 0.5, times=8)
+    start = time.monotonic()
+    out = client(stub, concurrency=4).judge([REQ] * 8)
+    elapsed = time.monotonic() - start
+    assert len(out) == 8 and 0.9 < elapsed < 1.8  # two waves of four, not eight in series
