@@ -45,7 +45,7 @@ def run_cell(label: str, temperature: float, reps: int, items: int) -> tuple[flo
     calls, hits = [], 0
     for rep in range(reps):
         qualities = paper_like_qualities(np.random.default_rng(rep))
-        judge = SimulatedJudge(qualities, items, accuracy=0.85, position_bias=0.1, seed=rep,
+        judge = SimulatedJudge(qualities.tolist(), items, accuracy=0.85, position_bias=0.1, seed=rep,
                                temperature=temperature)
         result = strategy.run(judge.ids, judge, seed=rep)
         calls.append(result.calls)
@@ -57,17 +57,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--items", type=int, default=170)
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.1, 0.3, 0.6, 1.0])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.1, 1.0, 2.0, 3.0])
     args = parser.parse_args()
     began = time.perf_counter()
     labels = list(STRATEGY_SETUPS)
     print(f"80 candidates, {args.items} items, {args.reps} reps; cells: mean calls / P(best)")
-    print("| temperature | " + " | ".join(labels) + " | playoff/blocked P(best) |")
+    print("| temperature | " + " | ".join(labels) + " | halving/blocked P(best) |")
     print("|---" * (len(labels) + 2) + "|")
     for temp in args.temperatures:
         cells = {label: run_cell(label, temp, args.reps, args.items) for label in labels}
         base = cells["blocked (paper)"][1]
-        ratio = cells["playoff"][1] / base if base else float("inf")
+        ratio = cells["halving"][1] / base if base else float("inf")
         row = " | ".join(f"{c:.0f} / {p:.2f}" for c, p in cells.values())
         print(f"| {temp:g} | {row} | {ratio:.2f} |")
     print(f"total {time.perf_counter() - began:.1f} s")

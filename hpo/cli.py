@@ -94,8 +94,20 @@ def _register_plugins(sub: Any) -> None:
 COMMANDS = {"run": cmd_run, "report": cmd_report, "ui": cmd_ui}
 
 
+def quiet_libraries() -> None:
+    """Keep the terminal for hpo's own progress: no download/load bars, no INFO chatter."""
+    import logging
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("mlflow", "alembic", "ray", "ray.tune"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_libraries()
     try:
         handler = COMMANDS.get(args.command) or args.func
         return int(handler(args))

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray import tune
+
 from hpo.config import ExperimentConfig
 from hpo.types import TrainingSpec
 
@@ -29,8 +31,6 @@ def trainable(config: dict[str, Any], wrap_report: ReportWrapper | None = None) 
     `wrap_report` lets a searcher add to each epoch's report (e.g. the judge win rate against
     an anchor); the wrapper may hold reports back and must flush them in `close()`.
     """
-    from ray import tune
-
     from hpo.trial.train import run_training
 
     cfg = ExperimentConfig.model_validate(config["cfg"])
@@ -57,26 +57,35 @@ class TrialOutcome:
         return {k: v for k, v in self.errors.items() if v is not None}
 
 
-def _callback(on_result: ResultListener, on_end: EndListener, outcome: TrialOutcome,
-              trial_id: Callable[[dict[str, Any]], str]) -> Any:
-    from ray import tune
+class _Relay(tune.Callback):  # type: ignore[misc]
+    """Forwards trial events to the driver's listeners (runs in the driver process).
 
-    class _Relay(tune.Callback):  # type: ignore[misc]
-        """Forwards trial events to the driver's listeners (runs in the driver process)."""
+    Ray pickles callbacks into its experiment snapshot; listeners hold locks and stores, so
+    they are dropped on pickling (a restored snapshot gets an inert relay).
+    """
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **kw: Any) -> None:
-            on_result(trial_id(trial.config), result)
+    def __init__(self, on_result: ResultListener | None = None, on_end: EndListener | None = None,
+                 outcome: TrialOutcome | None = None,
+                 trial_id: Callable[[dict[str, Any]], str] | None = None) -> None:
+        self.on_result, self.on_end, self.outcome, self.trial_id = on_result, on_end, outcome, trial_id
 
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **kw: Any) -> None:
-            outcome.errors[trial_id(trial.config)] = None
-            on_end(trial_id(trial.config), None)
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (_Relay, ())
 
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **kw: Any) -> None:
-            msg = _error_line(trial)
-            outcome.errors[trial_id(trial.config)] = msg
-            on_end(trial_id(trial.config), msg)
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **kw: Any) -> None:
+        if self.on_result and self.trial_id:
+            self.on_result(self.trial_id(trial.config), result)
 
-    return _Relay()
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **kw: Any) -> None:
+        self._ended(trial, None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **kw: Any) -> None:
+        self._ended(trial, _error_line(trial))
+
+    def _ended(self, trial: Any, error: str | None) -> None:
+        if self.on_end and self.trial_id and self.outcome is not None:
+            self.outcome.errors[self.trial_id(trial.config)] = error
+            self.on_end(self.trial_id(trial.config), error)
 
 
 def _error_line(trial: Any) -> str:
@@ -116,7 +125,6 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     With a searcher, `param_space` holds its distributions and `spec_from_config` turns a
     sampled config into a TrainingSpec; listeners then receive that spec's training id.
     """
-    from ray import tune
 
     ensure_ray(cfg)
     outcome = TrialOutcome()
@@ -144,7 +152,7 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
         run_config=tune.RunConfig(
             name="tune", storage_path=str((run_dir / "ray").resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.resources.max_failures),
-            callbacks=[_callback(on_result, on_end, outcome, _trial_id)]),
+            callbacks=[_Relay(on_result, on_end, outcome, _trial_id)]),
     )
     tuner.fit()
     return outcome

@@ -55,7 +55,7 @@ class SpaceFile(BaseModel):
     epochs: int = Field(gt=0)
     checkpoints: list[int] | None = None
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    tag: str = ""
+    tag: str = Field("", pattern=r"^([A-Za-z0-9][A-Za-z0-9_-]*)?$")  # ends up in file names
     grid: GridAxes | None = None
     config: Point | None = None
     description: str = ""

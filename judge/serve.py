@@ -99,7 +99,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], health: str, wait_s: float, log: 
                 return
         except httpx.TransportError:
             pass
-        time.sleep(1)
+        time.sleep(0.25)
     stop_server(proc)
     raise JudgeUnavailableError(f"judge server not ready after {wait_s:.0f}s (log: {log})")
 

@@ -4,6 +4,6 @@
 from __future__ import annotations
 
 from hpo.models.aliases import HUB_MODELS, MODEL_ALIASES, ResolvedModel, resolve_model
-from hpo.models.load import load_base, prepare_base
+from hpo.models.load import apply_lora, load_base, prepare_base
 
-__all__ = ["HUB_MODELS", "MODEL_ALIASES", "ResolvedModel", "load_base", "prepare_base", "resolve_model"]
+__all__ = ["HUB_MODELS", "apply_lora", "MODEL_ALIASES", "ResolvedModel", "load_base", "prepare_base", "resolve_model"]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from hpo.atomic import atomic_write_json
-from hpo.config import ModelConfig
+from hpo.config import LoraConfig, ModelConfig
 from hpo.errors import ConfigError
 from hpo.models import smollm2, tiny
 from hpo.models.aliases import ResolvedModel, resolve_model
@@ -100,7 +100,9 @@ def base_source(base_dir: Path) -> tuple[dict[str, Any], Path]:
 def load_base(base_dir: Path, model_cfg: ModelConfig) -> tuple[Any, Any]:
     """(model, tokenizer) from a prepared base; the tokenizer always has a pad token."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     _, source = base_source(base_dir)
     remote = model_cfg.trust_remote_code
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
@@ -109,3 +111,13 @@ def load_base(base_dir: Path, model_cfg: ModelConfig) -> tuple[Any, Any]:
     dtype = model_cfg.dtype if model_cfg.dtype == "auto" else getattr(torch, model_cfg.dtype)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=remote)
     return model, tokenizer
+
+
+def apply_lora(model: Any, lora: LoraConfig, rank: int | None = None) -> Any:
+    """Wrap `model` with peft LoRA adapters (`rank` overrides `lora.rank`); the base is frozen."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    config = PeftLoraConfig(r=rank or lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
+    return get_peft_model(model, config)

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import TypeVar
 
 from hpo.errors import ConfigError
 from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
 from hpo.tournament.match import play_match
+
+T = TypeVar("T")
 
 
 def check_candidates(candidates: Sequence[str]) -> list[str]:
@@ -34,13 +37,14 @@ def check_candidates(candidates: Sequence[str]) -> list[str]:
     return pool
 
 
-def split_blocks(pool: Sequence[str], blocks: int) -> list[list[str]]:
+def split_blocks(pool: Sequence[T], blocks: int) -> list[list[T]]:
     """Split into min(blocks, N) blocks whose sizes differ by at most one, larger first."""
     if blocks < 1:
         raise ConfigError(f"blocks must be >= 1, got {blocks}")
     k = min(blocks, len(pool))
     size, extra = divmod(len(pool), k)
-    out, start = [], 0
+    out: list[list[T]] = []
+    start = 0
     for i in range(k):
         end = start + size + (1 if i < extra else 0)
         out.append(list(pool[start:end]))

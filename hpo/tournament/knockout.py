@@ -41,7 +41,8 @@ class KnockoutStrategy:
         slots: list[tuple[int, str] | None] = [
             (s, pool[s - 1]) if s <= len(pool) else None for s in bracket_order(size)
         ]
-        calls_before, matches, rnd = judge.calls, [], 1
+        calls_before, rnd = judge.calls, 1
+        matches: list[MatchRecord] = []
         while len(slots) > 1:
             slots = [self._play(x, y, judge, f"round {rnd}", matches)
                      for x, y in zip(slots[::2], slots[1::2], strict=True)]

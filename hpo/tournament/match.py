@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from hpo.tournament.base import A_WINS, B_WINS, TIE, ItemOutcome, MatchJudge, MatchRecord
 
 
@@ -73,7 +71,12 @@ class MatchCache:
 
     @property
     def calls(self) -> int:
+        """Calls of the wrapped judge: a cache hit costs nothing."""
         return self.inner.calls
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        raise AttributeError("MatchCache.calls mirrors the wrapped judge and cannot be set")
 
     def _key(self, a: str, b: str) -> tuple[tuple[str, str], int]:
         return ((a, b), 1) if a <= b else ((b, a), -1)
@@ -92,11 +95,11 @@ class MatchCache:
         seen = self._seen.get(self._key(a, b)[0], {})
         return sum(1 for i in set(items) if i not in seen)
 
-    def outcomes(self) -> dict[tuple[str, str], np.ndarray]:
-        """(a, b) with a < b -> counts [a item wins, b item wins, ties, invalid]."""
+    def outcomes(self) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+        """(a, b) with a < b -> counts (a item wins, b item wins, ties, invalid)."""
         result = {}
         for key, seen in self._seen.items():
             values = list(seen.values())
-            result[key] = np.array([values.count(A_WINS), values.count(B_WINS),
-                                    values.count(TIE), values.count(None)])
+            result[key] = (values.count(A_WINS), values.count(B_WINS), values.count(TIE),
+                           values.count(None))
         return result

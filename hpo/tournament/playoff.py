@@ -41,8 +41,14 @@ class PlayoffStrategy:
         self.budget, self.max_finalists = budget, max_finalists
 
     def budget_calls(self, n_candidates: int, n_items: int) -> int:
+        """The call budget; an int below blocked's worst case is rejected, because the
+        blocked first stage alone may spend that much."""
+        floor = worst_case_calls(n_candidates, n_items)
         if self.budget == "blocked":
-            return worst_case_calls(n_candidates, n_items)
+            return floor
+        if int(self.budget) < floor:
+            raise ConfigError(f"playoff budget {self.budget} is below blocked's worst case "
+                              f"({floor} calls for {n_candidates} candidates); use halving")
         return int(self.budget)
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:

@@ -39,10 +39,14 @@ def bradley_terry(
     *,
     prior: float = 1.0,
     iters: int = 300,
+    tie_weight: float = 0.0,
 ) -> dict[str, float]:
     """Log-strengths by Bradley-Terry MM (Hunter 2004) over item-level outcomes.
 
-    `counts[(a, b)]` = [a item wins, b item wins, ties, ...]; ties count half a win each.
+    `counts[(a, b)]` = [a item wins, b item wins, ties, ...]. Ties count `tie_weight` of a win
+    to each side: 0 (default) drops them, because under the strict both-orders policy most ties
+    are judge noise (position bias, disagreement), and counting them as half wins compresses
+    every win rate toward 1/2 so that beating weak opponents looks like beating strong ones.
     `prior` virtual games against a fixed average player keep strengths finite for candidates
     that won or lost everything, and pull rarely-judged candidates toward the average.
     """
@@ -51,18 +55,18 @@ def bradley_terry(
     wins = np.zeros((n, n))
     for (a, b), c in counts.items():
         i, j = index[a], index[b]
-        wins[i, j] += c[0] + c[2] / 2
-        wins[j, i] += c[1] + c[2] / 2
+        wins[i, j] += c[0] + c[2] * tie_weight
+        wins[j, i] += c[1] + c[2] * tie_weight
     games = wins + wins.T
     total_wins = wins.sum(axis=1) + prior / 2
     p = np.ones(n)
     for _ in range(iters):
         denom = (games / (p[:, None] + p[None, :])).sum(axis=1) + prior / (p + 1.0)
         new = total_wins / denom
-        if np.allclose(new, p, rtol=1e-9, atol=1e-12):
-            p = new
-            break
+        done = float(np.max(np.abs(new - p) / p)) < 1e-9
         p = new
+        if done:
+            break
     return {c: float(np.log(p[index[c]])) for c in candidates}
 
 

@@ -47,7 +47,7 @@ class SimulatedJudge:
         self.n_items, self.accuracy, self.position_bias = n_items, accuracy, position_bias
         self.temperature, self.invalid_rate, self.seed = temperature, invalid_rate, seed
         self.calls = 0
-        self._pairs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._pairs: dict[tuple[str, str], tuple[list[ItemOutcome], list[ItemOutcome], bytearray]] = {}
 
     @property
     def true_best(self) -> str:
@@ -66,24 +66,26 @@ class SimulatedJudge:
         correct = np.where(u[0] < self.accuracy, truth_first, ~truth_first)
         return np.where(u[1] < self.position_bias, True, correct)
 
-    def _outcomes(self, lo: str, hi: str) -> tuple[np.ndarray, np.ndarray]:
-        """(outcome per item from lo's view as float with nan = invalid, asked mask)."""
+    def _outcomes(self, lo: str, hi: str) -> tuple[list[ItemOutcome], list[ItemOutcome], bytearray]:
+        """Per item outcomes from lo's view and from hi's view, and which items were asked."""
         if (lo, hi) not in self._pairs:
             rng = np.random.default_rng((self.seed, self.index[lo], self.index[hi]))
             lo_better = rng.random(self.n_items) < self.p_item(lo, hi)
             first = self._order_verdicts(rng, lo_better)  # lo shown as response 1
             second = self._order_verdicts(rng, ~lo_better)  # hi shown as response 1
-            outcome = np.where(first & ~second, 1.0, np.where(~first & second, -1.0, 0.0))
-            invalid = rng.random((2, self.n_items)) < self.invalid_rate
-            outcome[invalid.any(axis=0)] = np.nan
-            self._pairs[(lo, hi)] = (outcome, np.zeros(self.n_items, dtype=bool))
+            outcome = np.where(first & ~second, 1, np.where(~first & second, -1, 0))
+            invalid: np.ndarray = np.any(rng.random((2, self.n_items)) < self.invalid_rate, axis=0)
+            view: list[ItemOutcome] = [None if bad else int(v) for v, bad in zip(outcome.tolist(), invalid.tolist(), strict=True)]
+            flipped = [None if v is None else -v for v in view]
+            self._pairs[(lo, hi)] = (view, flipped, bytearray(self.n_items))
         return self._pairs[(lo, hi)]
 
     def judge(self, a: str, b: str, items: Sequence[int]) -> list[ItemOutcome]:
-        lo, hi, sign = (a, b, 1) if a <= b else (b, a, -1)
-        outcome, asked = self._outcomes(lo, hi)
-        idx = np.asarray(items, dtype=int)
-        fresh = np.unique(idx[~asked[idx]])
+        lo, hi = (a, b) if a <= b else (b, a)
+        view, flipped, asked = self._outcomes(lo, hi)
+        fresh = {i for i in items if not asked[i]}
+        for i in fresh:
+            asked[i] = 1
         self.calls += 2 * len(fresh)
-        asked[fresh] = True
-        return [None if np.isnan(v) else int(sign * v) for v in outcome[idx]]
+        source = view if a == lo else flipped
+        return [source[i] for i in items]

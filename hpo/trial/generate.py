@@ -32,8 +32,10 @@ def encode(tokenizer: Any, example: Example, max_length: int) -> Encoded:
     """Prompt + response + EOS, truncated to `max_length` (prompt cut from the left first)."""
     prompt = tokenizer(format_prompt(example), add_special_tokens=True)["input_ids"]
     response = tokenizer(example.output or "", add_special_tokens=False)["input_ids"]
-    response = (response + [tokenizer.eos_token_id])[: max_length // 2 if len(prompt) > max_length // 2 else max_length]
-    prompt = prompt[-(max_length - len(response)):]
+    response = response + [tokenizer.eos_token_id]
+    if len(prompt) + len(response) > max_length:
+        response = response[: max(max_length - len(prompt), max_length // 2)]
+        prompt = prompt[-(max_length - len(response)):]
     return Encoded(prompt + response, len(prompt))
 
 

@@ -1,6 +1,6 @@
-"""Crash-safe trial state: everything needed to continue a training after its last finished epoch.
+"""Crash-safe trial files: the resumable state, kept weights, and fault-injection markers.
 
-The state folder is written whole to a temporary folder and renamed into place, so
+The state is everything needed to continue a training after its last finished epoch. Its folder is written whole to a temporary folder and renamed into place, so
 `<trial_dir>/state` is either the previous complete state or the new complete state.
 Only trainable parameters are saved (all of them for full fine-tuning, the adapters for LoRA):
 the frozen rest is the shared base, which is identical on reload.
@@ -13,12 +13,14 @@ import os
 import random
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from hpo.atomic import storage_error
+from hpo.errors import ConfigError
 
 
 def save_state(trial_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -77,3 +79,37 @@ def load_state(trial_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
 def clear_state(trial_dir: Path) -> None:
     for name in ("state", ".state-old"):
         shutil.rmtree(Path(trial_dir) / name, ignore_errors=True)
+
+
+def save_weights(model: Any, tokenizer: Any, target: Path) -> None:
+    """`save_pretrained` model (LoRA: the adapter) and tokenizer to `target`, atomically."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise storage_error(target, exc) from exc
+
+
+def fault_due(spec: str | None, run_dir: Path, training_id: str, epoch: int) -> bool:
+    """Tests only: does `train.fault_injection` ("<training_id>:<epoch>:once|always") fire now?
+    "once" fires the first time only, remembered by a marker in `<run_dir>/faults/`."""
+    if not spec:
+        return False
+    parts = spec.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("once", "always"):
+        raise ConfigError(f"train.fault_injection must be '<training_id>:<epoch>:once|always', got {spec!r}")
+    tid, ep, mode = parts
+    if tid != training_id or int(ep) != epoch:
+        return False
+    if mode == "always":
+        return True
+    marker = Path(run_dir) / "faults" / f"{training_id}-ep{epoch}"
+    if marker.exists():
+        return False
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{time.time()}\n")
+    return True

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -114,14 +114,17 @@ class VLLMJudge:
         if not requests:
             return []
         abort = threading.Event()
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, len(requests))) as pool:
-            futures = [pool.submit(self._judge_one, r, abort) for r in requests]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                abort.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        pool = ThreadPoolExecutor(max_workers=min(self._concurrency, len(requests)))
+        futures = [pool.submit(self._judge_one, r, abort) for r in requests]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f.exception() for f in done if f.exception() is not None), None)
+            if failed is not None:
+                raise failed
+            return [f.result() for f in futures]
+        finally:  # on the first error (or Ctrl-C) stop the others without waiting for them
+            abort.set()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _payload(self, request: JudgeRequest) -> dict[str, Any]:
         prompt = build_prompt(request.instruction, request.input, request.response1, request.response2)

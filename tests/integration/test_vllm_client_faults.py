@@ -122,6 +122,16 @@ def test_wrong_key_and_wrong_model_are_config_errors(monkeypatch: pytest.MonkeyP
             VLLMJudge("other", url=stub.url).check_reachable()
 
 
+def test_first_fatal_error_stops_the_batch_at_once(stub: OpenAIStub) -> None:
+    stub.push("hang", 4.0)
+    stub.push("status", 401)
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="HTTP 401"):
+        client(stub, concurrency=2).judge([REQ] * 6)
+    assert time.monotonic() - start < 2  # did not wait for the hanging request
+    assert len(stub.completions()) == 2
+
+
 def test_concurrency_is_bounded_and_used(stub: OpenAIStub) -> None:
     stub.push("hang", 0.5, times=8)
     start = time.monotonic()

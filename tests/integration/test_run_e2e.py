@@ -1,0 +1,48 @@
+"""`hpo run` end to end on a reduced grid: real Ray Tune trials, real training, real MLflow store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import hpo_cli, small_args
+
+pytestmark = pytest.mark.integration
+
+
+def test_run_end_to_end_reads_back_from_mlflow(tmp_path: Path, small_space: tuple[Path, Path]) -> None:
+    grid, base = small_space
+    proc = hpo_cli("run", *small_args(tmp_path, grid, base), "--run-name", "e2e")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "e2e"
+    report = json.loads((run_dir / "report.json").read_text())
+    ids = {c["candidate_id"] for c in report["candidates"]}
+    assert ids == {"adamw-lr1e-04-cosine-ep1", "adamw-lr1e-04-cosine-ep2",
+                   "adamw-lr1e-03-cosine-ep1", "adamw-lr1e-03-cosine-ep2"}
+    assert report["winner"]["candidate_id"] in ids
+    assert report["baseline"]["win"] + report["baseline"]["lose"] + report["baseline"]["tie"] \
+        + report["baseline"]["invalid"] == 24
+    assert all(0.0 <= c["exact_match"] <= 1.0 for c in report["candidates"])
+    assert (run_dir / "plots" / "win_rounds.png").stat().st_size > 1000
+    assert "== Winner" in proc.stdout
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("hpo")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 3  # 2 grid trainings + baseline
+    parent = parents[0]
+    assert parent.data.tags["hpo.winner"] == report["winner"]["candidate_id"]
+    assert parent.data.params["winner.optimizer"] == "adamw"
+    history = client.get_metric_history(children[0].info.run_id, "exact_match")
+    assert sorted(m.step for m in history) in ([1, 2], [1])
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"report.json", "win_rounds.png", "win_matrix.png"} <= artifacts
+
+    again = hpo_cli("report", str(run_dir))
+    assert again.returncode == 0 and report["winner"]["candidate_id"] in again.stdout
