@@ -17,7 +17,6 @@ from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError, HpoError
 from hpo.feed import CandidateFeed
 from hpo.plan import Plan, make_plan
-from hpo.progress import Progress
 from hpo.rundir import RunDir
 from hpo.types import Example
 

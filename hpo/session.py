@@ -53,7 +53,8 @@ class RunSession:
             return
         self.feed.ready(cid)
         run_id = self._child(training_id)
-        metrics = {k: result[k] for k in METRIC_KEYS if k in result}
+        metrics = {k: v for k, v in result.items()
+                   if k in METRIC_KEYS or k.startswith(("exact_match_", "judge_"))}
         self.tracker.log_metrics(run_id, metrics, step=int(result.get("epoch", 0)))
         if self.store.exists(cid):
             self.tracker.log_artifact(run_id, self.store.path(cid), "answers")

@@ -9,10 +9,11 @@ is `asha`. Steps:
      failures); a failed trial's checkpoints stay missing, as in a grid run.
 The session then runs the tournament over those candidates, after the search.
 
-Resume: `state.json` keeps each adaptive trial's config, last win rate and whether it ended,
-so a resumed run skips ended trials (also those ASHA stopped), re-runs interrupted ones
-(they resume from their stored epochs; stored judgments are not requested again), and
-warm-starts Optuna with the finished trials before sampling the rest of the budget.
+Resume: `suggestions.jsonl` keeps every config the searcher proposed (written before its
+trial starts) and `state.json` each trial's last win rate and whether it ended. A resumed
+run skips ended trials (also those ASHA stopped), re-runs interrupted ones (they resume from
+their stored epochs; stored judgments are not requested again), then warm-starts Optuna
+with all of them and samples only the rest of the budget, numbering on.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from hpo.adaptive.reporter import AnchorReporterFactory
-from hpo.adaptive.searchers import METRIC, make_scheduler, make_search_alg
-from hpo.adaptive.space import AdaptiveSpace, load_adaptive_space
+from hpo.adaptive.searchers import METRIC, make_scheduler, make_search_alg, read_suggestions
+from hpo.adaptive.space import TRIAL_INDEX, AdaptiveSpace, load_adaptive_space
 from hpo.config import ExperimentConfig
 from hpo.controller import run_trials
 from hpo.errors import ConfigError, HpoError
@@ -32,6 +33,7 @@ from hpo.search_space import SearchSpace
 from hpo.types import Candidate, TrainingSpec
 
 STATE_KEY = "adaptive_trials"  # state.json: {training_id: {"config", "judge_winrate", "ended"}}
+SUGGESTIONS = "suggestions.jsonl"  # every config the searcher proposed, before its trial ran
 
 
 def is_adaptive(cfg: ExperimentConfig) -> bool:
@@ -191,33 +193,28 @@ def _max_epochs(trainings: list[TrainingSpec]) -> int:
 
 def _search_optuna(session: Any, space: AdaptiveSpace, factory: AnchorReporterFactory) -> None:
     """Re-run interrupted trials, then sample the rest of the budget, warm-started."""
-    cfg = session.cfg
+    cfg, log_path = session.cfg, session.rd / SUGGESTIONS
     recorder = SpecRecorder(space)
     log = TrialLog(session, recorder)
-    for entry in log.trials.values():
-        if "config" in entry:
-            recorder(entry["config"])
-    interrupted = [recorder(e["config"]) for e in log.trials.values()
-                   if "config" in e and not e.get("ended")]
-    scheduler = make_scheduler(cfg, space.file.epochs)
+    suggested = read_suggestions(log_path)
+    specs = [recorder(c) for c in suggested]
+    interrupted = [s for s in specs if not log.trials.get(s.training_id, {}).get("ended")]
     if interrupted:
         session.progress.say(f"resuming {len(interrupted)} interrupted trials")
         run_trials(cfg, session.rd.path, interrupted, EveryTraining(space.checkpoints),
-                   log.on_result, log.on_end, scheduler=scheduler, wrap_report=factory)
-        scheduler = make_scheduler(cfg, space.file.epochs)
-    known = [e for e in log.trials.values() if "config" in e]
-    remaining = cfg.search.num_samples - len(known)
+                   log.on_result, log.on_end, scheduler=make_scheduler(cfg, space.file.epochs),
+                   wrap_report=factory)
+    remaining = cfg.search.num_samples - len(suggested)
     if remaining <= 0:
         return
-    history = [(e["config"], e[METRIC]) for e in known if METRIC in e]
-    search_alg = make_search_alg(cfg, space, start_index=_next_index(known), history=history)
+    history = [(c, log.trials[s.training_id][METRIC]) for c, s in zip(suggested, specs, strict=True)
+               if METRIC in log.trials.get(s.training_id, {})]
+    start = 1 + max((int(c.get(TRIAL_INDEX, -1)) for c in suggested), default=-1)
+    search_alg = make_search_alg(cfg, space, start, history, log_path)
     run_trials(cfg, session.rd.path, [], EveryTraining(space.checkpoints), log.on_result,
-               log.on_end, scheduler=scheduler, search_alg=search_alg, num_samples=remaining,
-               param_space=space.param_space(), spec_from_config=recorder, wrap_report=factory)
-
-
-def _next_index(known: list[dict[str, Any]]) -> int:
-    return 1 + max((int(e["config"].get("trial_index", -1)) for e in known), default=-1)
+               log.on_end, scheduler=make_scheduler(cfg, space.file.epochs), search_alg=search_alg,
+               num_samples=remaining, param_space=space.param_space(), spec_from_config=recorder,
+               wrap_report=factory)
 
 
 def _hand_over(session: Any, anchor: Candidate) -> None:

@@ -19,8 +19,13 @@ ItemOutcome = int | None
 class MatchJudge(Protocol):
     """Judges candidate `a` against `b` on some validation items, both orders, tie policy applied."""
 
-    n_items: int  # number of validation items every candidate answered
-    calls: int  # single-order judge calls requested so far (store hits excluded)
+    @property
+    def n_items(self) -> int:
+        """Number of validation items every candidate answered."""
+
+    @property
+    def calls(self) -> int:
+        """Single-order judge calls requested so far (store hits excluded)."""
 
     def judge(self, a: str, b: str, items: Sequence[int]) -> list[ItemOutcome]: ...
 

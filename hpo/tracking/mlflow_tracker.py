@@ -62,9 +62,9 @@ class MlflowTracker:
             self.client.log_batch(run_id, params=fresh[i:i + 100])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
         import time
+
+        from mlflow.entities import Metric
         now = int(time.time() * 1000)
         rows = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()
                 if isinstance(v, (int, float)) and math.isfinite(float(v))]

@@ -129,7 +129,7 @@ def test_first_fatal_error_stops_the_batch_at_once(stub: OpenAIStub) -> None:
     with pytest.raises(ConfigError, match="HTTP 401"):
         client(stub, concurrency=2).judge([REQ] * 6)
     assert time.monotonic() - start < 2  # did not wait for the hanging request
-    assert len(stub.completions()) == 2
+    assert len(stub.completions()) <= 3  # the other four were cancelled (one may race the abort)
 
 
 def test_concurrency_is_bounded_and_used(stub: OpenAIStub) -> None:

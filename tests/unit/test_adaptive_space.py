@@ -115,3 +115,38 @@ def test_optuna_respects_max_concurrent(tmp_path: Path) -> None:
     search.set_search_properties(None, None, space.param_space())
     assert search.suggest("a") and search.suggest("b")
     assert search.suggest("c") is None  # two live trials already
+
+
+def test_hand_over_keeps_stopped_trials_candidates_and_failed_ones_missing(tmp_path: Path) -> None:
+    import io
+    from types import SimpleNamespace
+
+    from hpo.adaptive.runner import _hand_over
+    from hpo.answers import AnswerStore
+    from hpo.feed import CandidateFeed
+    from hpo.plan import Plan
+    from hpo.progress import Progress
+    from hpo.types import Example, TrainingSpec
+
+    space = load_adaptive_space(write(tmp_path, SPACE))  # checkpoints 1 and 3
+    full, stopped, failed = (TrainingSpec("adamw", lr, "cosine", 3, tag=f"t0{i}")
+                             for i, lr in enumerate((1e-3, 2e-3, 3e-3)))
+    anchor = TrainingSpec("adamw", 2e-5, "cosine", 1, tag="baseline").candidates()[0]
+    store, val = AnswerStore(tmp_path), [Example("q", "", "a")]
+    for spec, epochs in ((full, (1, 3)), (stopped, (1,)), (anchor.spec, (1,))):
+        for e in epochs:
+            store.write(spec, e, val, ["a"], {"exact_match": 1.0})
+    for spec in (full, stopped, failed):
+        space.add(spec)
+    feed = CandidateFeed([])
+    feed.missing(failed.candidate_id(1), "training failed: boom")
+    feed.missing(failed.candidate_id(3), "training failed: boom")
+    session = SimpleNamespace(plan=Plan(space, anchor), store=store, feed=feed,
+                              progress=Progress(0, stream=io.StringIO()))
+    _hand_over(session, anchor)
+    ids = [c.candidate_id for c in session.plan.candidates]
+    assert ids == [full.candidate_id(1), full.candidate_id(3), stopped.candidate_id(1),
+                   failed.candidate_id(1), failed.candidate_id(3)]
+    assert stopped.candidate_id(3) not in ids  # never reached: not a candidate, not a failure
+    assert set(session.feed.missing_reasons()) == {failed.candidate_id(1), failed.candidate_id(3)}
+    assert session.feed.wait(stopped.candidate_id(1)) and session.feed.wait(anchor.candidate_id)

