@@ -11,5 +11,5 @@ BACKENDS = Registry(
         "hf": "judge.backends.hf:HFJudge",
         "reference": "judge.backends.reference:ReferenceJudge",
     },
-    extras={"vllm": "vllm"},
+    extras={},
 )

@@ -43,13 +43,13 @@ def test_encode_truncates_prompt_first_and_keeps_eos() -> None:
     from hpo.types import Example
 
     class Tok:
-        eos_token_id = 99
+        eos_token_id = 1000
 
         def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
             return {"input_ids": [ord(c) for c in text]}
 
     enc = encode(Tok(), Example("x" * 50, "", "abc"), max_length=20)
-    assert len(enc.ids) == 20 and enc.ids[-4:] == [97, 98, 99 - 0, 99] and enc.n_prompt == 16
+    assert len(enc.ids) == 20 and enc.ids[-4:] == [97, 98, 99, 1000] and enc.n_prompt == 16
 
 
 @pytest.mark.parametrize("name,total,expected", [("adamw", 100, 3), ("sgd", 10, 1)])
