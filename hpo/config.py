@@ -74,7 +74,8 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     keep_weights: Literal["none", "best", "all"] = "none"
     deepspeed: str | None = None  # path to a DeepSpeed JSON config (ZeRO-2 for multi-GPU)
-    fault_injection: str | None = None  # tests only: "<training_id>:<epoch>:once|always"
+    # Tests only: "<training_id>:<epoch>:once|always" raises mid-epoch in that training.
+    fault_injection: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+:[0-9]+:(once|always)$")
 
 
 class SearchConfig(_Strict):

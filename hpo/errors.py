@@ -45,6 +45,12 @@ class MissingDependencyError(ConfigError):
         super().__init__(f"missing optional dependency '{package}'{why}; fix: {fix}")
 
 
+class TrialsFailedError(HpoError):
+    """Every training failed: there is nothing to decide between."""
+
+    exit_code = EXIT_PARTIAL
+
+
 class JudgeUnavailableError(HpoError):
     """The judge server did not answer within the configured deadline."""
 

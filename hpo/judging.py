@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.config import JudgeConfig
-from hpo.errors import ConfigError
+from hpo.errors import ConfigError, JudgeUnavailableError
 from hpo.types import Example
 
 
@@ -43,7 +43,10 @@ def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> Any:
     backend = BACKENDS.create(cfg.backend, **backend_kwargs(cfg, validation))
     check = getattr(backend, "check_reachable", None)
     if callable(check):
-        check()
+        try:
+            check()
+        except JudgeUnavailableError as exc:  # at start nothing is resumable: it is bad input
+            raise ConfigError(f"judge not reachable at start: {exc}") from None
     return backend
 
 

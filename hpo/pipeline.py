@@ -17,7 +17,7 @@ from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError, HpoError
 from hpo.feed import CandidateFeed
 from hpo.plan import Plan, make_plan
-from hpo.rundir import RunDir
+from hpo.rundir import RunDir, check_run_name
 from hpo.types import Example
 
 
@@ -42,9 +42,14 @@ def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
 def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]:
     """Everything that can be checked without writing: plan, names, data."""
     from hpo.judging import validate_judge
+    from hpo.models.aliases import resolve_model
+    from hpo.models.load import hub_snapshot
     from hpo.tournament.registry import STRATEGIES
 
     plan = make_plan(cfg)
+    resolved = resolve_model(cfg.model.name)
+    if resolved.kind == "hub":
+        hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
     train, val = load_data(cfg)
@@ -75,16 +80,21 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
     from hpo.judging import build_backend
     from hpo.tracking.session import open_tracker
 
+    if not opts.resume:
+        check_run_name(opts.run_name)
     backend = build_backend(cfg.judge, val)
-    tracker = open_tracker(cfg)
     fresh = not opts.resume
+    root_existed = Path(cfg.run_root).exists()
     if fresh:
         rd = RunDir.create(cfg, opts.run_name)
     try:
+        tracker = open_tracker(cfg)
         stage(rd, cfg, train, val)
     except HpoError:
-        if fresh:
+        if fresh:  # nothing half-written: remove what this call created
             shutil.rmtree(rd.path, ignore_errors=True)
+            if not root_existed:
+                shutil.rmtree(cfg.run_root, ignore_errors=True)
         raise
     from hpo.session import RunSession
 

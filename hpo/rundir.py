@@ -26,6 +26,13 @@ from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
 
 
+def check_run_name(name: str | None) -> str | None:
+    """A run name becomes a folder under the run root: no separators, no dot-names."""
+    if name is not None and (not name or "/" in name or "\\" in name or name.startswith(".")):
+        raise ConfigError(f"--run-name must be a plain folder name, got '{name}'")
+    return name
+
+
 class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -36,9 +43,7 @@ class RunDir:
     @classmethod
     def create(cls, cfg: ExperimentConfig, run_name: str | None) -> RunDir:
         """Make a fresh run folder; refuses to reuse one (that is what --resume is for)."""
-        name = run_name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if "/" in name or name.startswith("."):
-            raise ConfigError(f"--run-name must be a plain folder name, got '{name}'")
+        name = check_run_name(run_name) or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         root = Path(cfg.run_root)
         path = root / name
         if path.exists():

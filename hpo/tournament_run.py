@@ -7,7 +7,7 @@ from typing import Any
 
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
-from hpo.errors import HpoError
+from hpo.errors import TrialsFailedError
 from hpo.feed import CandidateFeed
 from hpo.judging import build_pairwise
 from hpo.live import ForfeitJudge, LiveAnswers
@@ -38,7 +38,7 @@ def run_tournament(cfg: ExperimentConfig, rd: RunDir, store: AnswerStore, feed: 
         f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
     result = strategy.run(candidates, judge, cfg.tournament.seed)
     if not feed.wait(result.winner):
-        raise HpoError("no candidate produced answers: every training failed")
+        raise TrialsFailedError("no candidate produced answers: every training failed (see report of each trial in the run folder)")
     say(f"tournament winner {result.winner} after {result.calls} judge calls")
     baseline = None
     if baseline_id and feed.wait(baseline_id):

@@ -18,7 +18,7 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 Task = Callable[[random.Random], tuple[str, str, str]]  # rng -> (instruction, input, output)
 
 
-def _word(rng: random.Random, lo: int = 3, hi: int = 8) -> str:
+def _word(rng: random.Random, lo: int = 3, hi: int = 6) -> str:
     return "".join(rng.choice(ALPHABET) for _ in range(rng.randint(lo, hi)))
 
 
