@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="keep run folders here")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-adaptive-"))
+    work.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in args.modes}
     for seed in args.seeds:
         grid_best = None

@@ -46,7 +46,12 @@ def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]
     from hpo.models.load import hub_snapshot
     from hpo.tournament.registry import STRATEGIES
 
-    plan = make_plan(cfg)
+    if cfg.search.search != "grid" or cfg.search.scheduler != "none":
+        from hpo.adaptive.runner import make_adaptive_plan
+
+        plan = make_adaptive_plan(cfg)
+    else:
+        plan = make_plan(cfg)
     resolved = resolve_model(cfg.model.name)
     if resolved.kind == "hub":
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now

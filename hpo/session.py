@@ -71,7 +71,15 @@ class RunSession:
         self.tracker.end_run(run_id, "FAILED" if error else "FINISHED")
 
     # -- phases -----------------------------------------------------------------------------
+    def _adaptive(self) -> bool:
+        return self.cfg.search.search != "grid" or self.cfg.search.scheduler != "none"
+
     def _train(self) -> None:
+        if self._adaptive():
+            from hpo.adaptive.runner import run_adaptive
+
+            run_adaptive(self)  # replaces self.plan and self.feed with what the search produced
+            return
         done = answers_complete(self.store, self.plan)
         todo = [t for t in self.plan.trainings if t.training_id not in done]
         self.progress = Progress(sum(len(self.plan.checkpoints()[t.training_id]) for t in todo))
@@ -92,7 +100,7 @@ class RunSession:
     def execute(self) -> int:
         self._parent()
         self.progress = Progress(0)
-        if self.cfg.tournament.overlap:
+        if self.cfg.tournament.overlap and not self._adaptive():  # adaptive: candidates unknown
             thread, box = start_thread(self._tournament, "tournament")
             self._train()
             thread.join()

@@ -1,8 +1,10 @@
 """A synthetic instruction suite with exact answers, generated from a seed.
 
-Five task families (reverse, uppercase, add, sort, count) over short inputs (3-8 characters), so a
-0.9M-parameter model learns them within minutes on a CPU and exact-match accuracy separates good
-hyperparameters from bad ones. Train and validation come from different seed streams and
+Five task families (reverse, uppercase, add, sort, count) over short inputs (words of 3-6 letters
+from a-j, or two numbers below 100), so a 0.9M-parameter model learns them within minutes on a CPU
+and exact-match accuracy separates good hyperparameters from bad ones. (Measured: with 26 letters
+and 3-8 characters the same budget reached 0.19-0.25 exact match for the best setting and barely
+separated the grid; with a-j and 3-6 it reached 0.47.) Train and validation come from different seed streams and
 validation is deduplicated against train, so the two splits are disjoint.
 """
 
@@ -14,7 +16,7 @@ from collections.abc import Callable, Sequence
 from hpo.errors import ConfigError
 from hpo.types import Example
 
-ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+ALPHABET = "abcdefghij"  # few symbols: each is seen often, so copying is learned in minutes
 Task = Callable[[random.Random], tuple[str, str, str]]  # rng -> (instruction, input, output)
 
 

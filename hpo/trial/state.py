@@ -23,15 +23,16 @@ from hpo.atomic import storage_error
 from hpo.errors import ConfigError
 
 
-def save_state(trial_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def save_state(trial_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                scheduler: Any, epoch: int) -> None:
-    """Atomically replace `<trial_dir>/state` with the state after `epoch`."""
+    """Atomically replace `<trial_dir>/state` with the state after `epoch`. `optimizer=None`
+    (DeepSpeed, whose ZeRO optimizer owns flattened partitions) resumes with fresh moments."""
     target = Path(trial_dir) / "state"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".state-"))
         trainable = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-        torch.save({"model": trainable, "optimizer": optimizer.state_dict(),
+        torch.save({"model": trainable, "optimizer": optimizer.state_dict() if optimizer else None,
                     "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                     "python_rng": random.getstate()}, tmp / "state.pt")
         (tmp / "meta.json").write_text(json.dumps({"epoch": epoch}))
@@ -69,7 +70,8 @@ def load_state(trial_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
     if missing:
         raise RuntimeError(f"{d}: state does not match the model ({len(missing)} unknown tensors)")
     model.load_state_dict(blob["model"], strict=False)
-    optimizer.load_state_dict(blob["optimizer"])
+    if blob["optimizer"] is not None:
+        optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
     torch.set_rng_state(blob["torch_rng"])
     random.setstate(blob["python_rng"])

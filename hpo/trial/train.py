@@ -68,7 +68,7 @@ def run_training(spec: TrainingSpec, checkpoints: list[int], run_dir: Path, cfg:
             AnswerStore(run_dir).write(spec, epoch, val_ex, metrics.pop("_outputs"), metrics)
             if cfg.train.keep_weights != "none":
                 save_weights(stepper.model, tokenizer, run_dir / "weights" / spec.candidate_id(epoch))
-        state.save_state(trial_dir, stepper.model, optimizer, scheduler, epoch)
+        state.save_state(trial_dir, stepper.model, None if cfg.train.deepspeed else optimizer, scheduler, epoch)
         if epoch in checkpoints:
             report(_report_row(spec, epoch, metrics, replayed=False))
     atomic_write_json(trial_dir / "done.json", {"training_id": spec.training_id, "epochs": spec.epochs,

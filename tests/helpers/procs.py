@@ -8,6 +8,7 @@ Ray passes on to everything it spawns; leftovers are found by reading /proc/<pid
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -78,20 +79,16 @@ def kill_marked(marker: str, timeout: float = 20.0) -> list[int]:
         if not pids:
             return []
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.3)
     return marked_pids(marker)
 
 
 def kill_group(proc: HpoProcess) -> None:
     """SIGKILL the whole process group of `proc` (what a crash or an OOM kill looks like)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.popen.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.popen.wait(timeout=30)
 
 

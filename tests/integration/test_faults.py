@@ -8,6 +8,8 @@ prove the workflow's pass (0) and partial (3) gating; tiny sizes come from --set
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,10 +57,67 @@ def test_fault_always_is_partial_and_reported(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("hpo").experiment_id])
+    runs = client.search_runs([experiment_id(client)])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     assert parent.data.tags["hpo.status"] == "partial"
     assert set(parent.data.tags["hpo.missing"].split(", ")) == FAILING_IDS
     failed = [r for r in runs if r.data.tags.get("hpo.training_id") == FAILING]
     assert len(failed) == 1 and failed[0].info.status == "FAILED"
     assert "injected fault" in failed[0].data.tags["hpo.error"]
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mount tiny tmpfs file systems (needs root/CAP_SYS_ADMIN; skips otherwise), unmount after."""
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        point = tmp_path / f"mnt{len(mounted)}"
+        point.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount tmpfs here: {proc.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def tiny_run(root: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
+    (tmp / "grid.yaml").write_text(SMALL_GRID)
+    return hpo_cli("run", "--run-root", str(root), "--space", str(tmp / "grid.yaml"),
+                   "--set", "search.baseline=null", "--set", "data.synthetic.n_train=300",
+                   "--set", "data.synthetic.n_validation=8", "--set", "tournament.blocks=1",
+                   "--run-name", "disk", timeout=300)
+
+
+def one_error(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("hpo: error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return lines[0]
+
+
+def test_read_only_run_root(tmp_path: Path, tmpfs: Callable[[str], Path]) -> None:
+    ro = tmpfs("ro,size=1m")
+    proc = tiny_run(ro / "runs", tmp_path)
+    assert proc.returncode == 6, proc.stderr[-3000:]
+    assert "read-only file system" in one_error(proc.stderr)
+    assert list(ro.iterdir()) == []
+
+
+def test_disk_full_while_staging(tmp_path: Path, tmpfs: Callable[[str], Path]) -> None:
+    """3 MB: the MLflow store fits, the base model does not."""
+    full = tmpfs("size=3m")
+    proc = tiny_run(full / "runs", tmp_path)
+    assert proc.returncode == 6, proc.stderr[-3000:]
+    assert "disk full" in one_error(proc.stderr)
+    assert not (full / "runs" / "disk").exists(), "a half-written run folder was left behind"
+
+
+def experiment_id(client: object) -> str:
+    exp = client.get_experiment_by_name("hpo")  # type: ignore[attr-defined]
+    assert exp is not None, "no MLflow experiment 'hpo'"
+    return str(exp.experiment_id)

@@ -20,8 +20,15 @@ import pytest
 
 from tests.conftest import SMALL_BASELINE, SMALL_GRID
 from tests.helpers.openai_stub import OpenAIStub
-from tests.helpers.procs import (kill_group, kill_marked, prefer_longer, start_hpo, verdict_keys,
-                                 verdict_rows, wait_for)
+from tests.helpers.procs import (
+    kill_group,
+    kill_marked,
+    prefer_longer,
+    start_hpo,
+    verdict_keys,
+    verdict_rows,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +73,9 @@ def test_judge_down_then_back_then_gone_then_resume(tmp_path: Path) -> None:
     errors = [ln for ln in err.splitlines() if ln.startswith("hpo: error:")]
     assert rc == 5, err[-3000:]
     assert len(errors) == 1 and "judge server" in errors[0] and "Traceback" not in err, err[-3000:]
-    assert DEADLINE_S - 2 <= waited <= DEADLINE_S + 30
+    # the deadline runs per request from its first attempt, which may predate the stop by the
+    # ~3 s a request queues at the serial stub
+    assert DEADLINE_S - 5 <= waited <= DEADLINE_S + 30
     assert json.loads((run_dir / "state.json").read_text())["status"] == "interrupted"
     assert not (run_dir / "report.json").exists()
     stored = verdict_rows(run_dir / "verdicts.sqlite")

