@@ -28,18 +28,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DRIVER = """
-import sys
-import hpo.pipeline, hpo.session
-from hpo.adaptive import runner
-hpo.pipeline.make_plan = runner.make_adaptive_plan
-_grid_train = hpo.session.RunSession._train
-def _train(self):
-    return runner.run_adaptive(self) if runner.is_adaptive(self.cfg) else _grid_train(self)
-hpo.session.RunSession._train = _train
-from hpo.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 OPTUNA_SPACE = """\
 kind: optuna
 epochs: {epochs}
@@ -64,7 +52,7 @@ def mode_flags(mode: str, work: Path, args: argparse.Namespace) -> list[str]:
 
 def run_one(mode: str, seed: int, work: Path, args: argparse.Namespace) -> Path:
     name = f"{mode}-s{seed}"
-    cmd = [sys.executable, "-c", DRIVER, "run", "--experiment", str(REPO / "experiments/tiny-cpu.yaml"),
+    cmd = [sys.executable, "-m", "hpo.cli", "run", "--experiment", str(REPO / "experiments/tiny-cpu.yaml"),
            "--run-root", str(work / "runs"), "--run-name", name, "--set", f"train.seed={seed}",
            "--set", f"tournament.seed={seed}", "--set", f"data.synthetic.n_train={args.n_train}",
            "--set", f"data.synthetic.n_validation={args.n_validation}",

@@ -21,18 +21,6 @@ import pytest
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DRIVER = """
-import sys
-import hpo.pipeline, hpo.session
-from hpo.adaptive import runner
-hpo.pipeline.make_plan = runner.make_adaptive_plan
-_grid_train = hpo.session.RunSession._train
-def _train(self):
-    return runner.run_adaptive(self) if runner.is_adaptive(self.cfg) else _grid_train(self)
-hpo.session.RunSession._train = _train
-from hpo.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 GRID = """\
 kind: grid
 epochs: 3
@@ -60,7 +48,7 @@ config: {lr: 2.0e-5, optimizer: adamw, scheduler: cosine}
 def command(tmp_path: Path, space: str, *extra: str) -> list[str]:
     (tmp_path / "space.yaml").write_text(space)
     (tmp_path / "base.yaml").write_text(BASELINE)
-    return [sys.executable, "-c", DRIVER, "run", "--run-root", str(tmp_path / "runs"),
+    return [sys.executable, "-m", "hpo.cli", "run", "--run-root", str(tmp_path / "runs"),
             "--run-name", "r", "--space", str(tmp_path / "space.yaml"),
             "--set", f"search.baseline={tmp_path / 'base.yaml'}",
             "--set", "data.synthetic.n_train=300", "--set", "data.synthetic.n_validation=20",

@@ -73,9 +73,10 @@ def test_judge_down_then_back_then_gone_then_resume(tmp_path: Path) -> None:
     errors = [ln for ln in err.splitlines() if ln.startswith("hpo: error:")]
     assert rc == 5, err[-3000:]
     assert len(errors) == 1 and "judge server" in errors[0] and "Traceback" not in err, err[-3000:]
-    # the deadline runs per request from its first attempt, which may predate the stop by the
-    # ~3 s a request queues at the serial stub
-    assert DEADLINE_S - 5 <= waited <= DEADLINE_S + 30
+    # judge.deadline_s runs per request from its first attempt, which may predate this stop (a
+    # request first tried during the first outage); so: it retried, then gave up in bounded time
+    assert 2 <= waited <= DEADLINE_S + 30, waited
+    assert "still failing after" in errors[0]
     assert json.loads((run_dir / "state.json").read_text())["status"] == "interrupted"
     assert not (run_dir / "report.json").exists()
     stored = verdict_rows(run_dir / "verdicts.sqlite")
