@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from hpo.answers import AnswerStore
+from hpo.atomic import storage_error
 from hpo.config import ExperimentConfig
-from hpo.errors import ConfigError, HpoError
+from hpo.errors import ConfigError, HpoError, StorageError
 from hpo.feed import CandidateFeed
 from hpo.plan import Plan, make_plan
 from hpo.rundir import RunDir, check_run_name
@@ -73,6 +74,18 @@ def stage(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Exa
         prepare_base(cfg.model, train, rd / "base", cfg.train.seed)
 
 
+def stage_safely(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Example]) -> None:
+    """`stage`, with OS-level write failures (disk full, read-only) as one-line StorageErrors."""
+    try:
+        stage(rd, cfg, train, val)
+    except OSError as exc:
+        raise storage_error(rd.path, exc) from None
+    except Exception as exc:  # safetensors reports ENOSPC as its own error type
+        if "os error 28" in str(exc) or "No space left" in str(exc):
+            raise StorageError(f"cannot write {rd.path}: disk full") from None
+        raise
+
+
 def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
     """Run (or resume) one experiment; returns the process exit code."""
     if opts.resume:
@@ -94,7 +107,7 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
         rd = RunDir.create(cfg, opts.run_name)
     try:
         tracker = open_tracker(cfg)
-        stage(rd, cfg, train, val)
+        stage_safely(rd, cfg, train, val)
     except HpoError:
         if fresh:  # nothing half-written: remove what this call created
             shutil.rmtree(rd.path, ignore_errors=True)

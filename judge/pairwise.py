@@ -31,8 +31,9 @@ class PairwiseJudge:
     """
 
     def __init__(self, backend: JudgeBackend, store: VerdictStore | None = None,
-                 policy: str = "strict", invalid_retries: int = 1) -> None:
+                 policy: str = "strict", invalid_retries: int = 1, persist_every: int = 64) -> None:
         self.backend = backend
+        self.persist_every = max(1, int(persist_every))  # bounds what a kill can lose
         self.store = store
         self.policy = validate_policy(policy)
         self.invalid_retries = max(0, int(invalid_retries))
@@ -63,7 +64,8 @@ class PairwiseJudge:
         known = self._lookup(unique)
         misses = [r for r in unique if r not in known]
         self.cache_hits += len(unique) - len(misses)
-        known.update(self._judge_new(misses))
+        for start in range(0, len(misses), self.persist_every):
+            known.update(self._judge_new(misses[start:start + self.persist_every]))
         return [known[r] for r in requests]
 
     def _lookup(self, requests: list[JudgeRequest]) -> dict[JudgeRequest, Judgment]:

@@ -46,7 +46,13 @@ def cached_dir(root: Path | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".smollm2-"))
     try:
         AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
-        AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # The GGUF tensors are dequantized at load time; transformers 5 still flags the model as
+        # "quantized with gguf" and refuses to save it. The weights are plain tensors, so unflag it.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
         os.replace(tmp, target)  # another process may have won the race; then ours is dropped
     except OSError:
         if not (target / "config.json").is_file():
