@@ -44,7 +44,7 @@ class ModelConfig(_Strict):
 
 
 class SyntheticConfig(_Strict):
-    n_train: int = Field(4000, gt=0)
+    n_train: int = Field(2000, gt=0)
     n_validation: int = Field(100, gt=0)
     tasks: list[str] = ["reverse", "uppercase", "add", "sort", "count"]
     seed: int = 0
@@ -61,7 +61,7 @@ class DataConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(8, gt=0)
     max_length: int = Field(64, gt=8)
     max_new_tokens: int = Field(16, gt=0)
     generation_batch_size: int = Field(100, gt=0)

@@ -49,7 +49,7 @@ def cached_dir(root: Path | None = None) -> Path:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # The GGUF tensors are dequantized at load time; transformers 5 still flags the model as
         # "quantized with gguf" and refuses to save it. The weights are plain tensors, so unflag it.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp)
