@@ -87,7 +87,8 @@ def finish(cfg: ExperimentConfig, rd: RunDir, plan: Plan, store: AnswerStore, fe
     export_verdicts(rd)
     log_parent(tracker, parent_id, rd, report, plots)
     rd.update_state(status="finished")
-    print(render(report))
+    prune_weights(cfg, rd, report["winner"]["candidate_id"])
+    print(render(report, all_matches=False))
     print(f"\nrun folder: {rd.path}\nMLflow: {tracker.run_url(parent_id)} (open with: hpo ui)")
     return report
 
@@ -140,3 +141,15 @@ def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], pl
         if path.exists():
             tracker.log_artifact(run_id, path)
     tracker.end_run(run_id, "FINISHED")
+
+
+def prune_weights(cfg: ExperimentConfig, rd: RunDir, winner: str) -> None:
+    """`keep_weights: best` keeps every checkpoint's weights until the decision, then the winner's."""
+    import shutil
+
+    weights = rd / "weights"
+    if cfg.train.keep_weights != "best" or not weights.is_dir():
+        return
+    for path in weights.iterdir():
+        if path.name != winner:
+            shutil.rmtree(rd.inside(path), ignore_errors=True)

@@ -9,8 +9,8 @@ from typing import Any, TextIO
 
 
 class Progress:
-    def __init__(self, total_epochs: int, stream: TextIO | None = None) -> None:
-        self.total = total_epochs
+    def __init__(self, total_checkpoints: int, stream: TextIO | None = None) -> None:
+        self.total = total_checkpoints
         self.done = 0
         self.t0 = time.monotonic()
         self.stream = stream or sys.stdout
@@ -23,5 +23,5 @@ class Progress:
     def epoch(self, training_id: str, m: dict[str, Any]) -> None:
         self.done += 1
         em = f" exact_match {m['exact_match']:.2f}" if "exact_match" in m else ""
-        self.say(f"[{self.done:3d}/{self.total} epochs] {training_id} ep{m.get('epoch')}"
+        self.say(f"[{self.done:3d}/{self.total} checkpoints] {training_id} ep{m.get('epoch')}"
                  f" loss {m.get('train_loss', float('nan')):.3f}{em}")

@@ -13,7 +13,8 @@ from hpo.errors import ConfigError
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain fixed-width table; floats get 3 significant decimals."""
     def fmt(v: Any) -> str:
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+        return f"{v:.3g}" if isinstance(v, float) and abs(v) < 0.01 else (
+            f"{v:.3f}" if isinstance(v, float) else str(v))
 
     cells = [[fmt(v) for v in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
@@ -22,7 +23,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line, "  ".join("-" * w for w in widths), *body])
 
 
-def render(report: dict[str, Any], top: int = 10) -> str:
+def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> str:
     w, truth, base = report["winner"], report.get("truth"), report.get("baseline")
     out = [f"== Winner ({report['strategy']}, judge {report['judge']}, policy {report['policy']}) ==",
            table(["candidate", "optimizer", "lr", "scheduler", "epoch"],
@@ -41,11 +42,13 @@ def render(report: dict[str, Any], top: int = 10) -> str:
             table(["#", "candidate", "exact_match"], [[i + 1, c, acc.get(c, "")]
                                                       for i, c in enumerate(report["ranking"][:top])])]
     played = [m for m in report["matches"] if not m["forfeit"]]
+    shown = played if all_matches else [m for m in played if m["stage"] in ("final", "baseline")]
+    note = "" if all_matches else "; final stage shown, all with: hpo report RUN"
     out += ["", f"== Matches ({len(played)} played, {report['judge_calls']} judge calls, "
-                f"{report['judge_calls_saved_by_early_decision']} saved by early decision) ==",
+                f"{report['judge_calls_saved_by_early_decision']} saved by early decision{note}) ==",
             table(["stage", "a", "b", "win", "lose", "tie", "items", "winner"],
                   [[m["stage"], m["a"], m["b"], m["wins"], m["losses"], m["ties"],
-                    f"{m['items_judged']}/{m['items_total']}", m["winner"]] for m in played])]
+                    f"{m['items_judged']}/{m['items_total']}", m["winner"]] for m in shown])]
     if report["missing"]:
         out += ["", f"== Missing candidates ({len(report['missing'])}): partial result ==",
                 table(["candidate", "why"], sorted(report["missing"].items()))]

@@ -68,7 +68,20 @@ class RunSession:
                 self.feed.missing(spec.candidate_id(epoch), f"training failed: {error}")
             self.tracker.set_tags(run_id, {"hpo.error": error})
             self.progress.say(f"training {training_id} FAILED: {error}")
+        self._log_step_losses(run_id, training_id)
         self.tracker.end_run(run_id, "FAILED" if error else "FINISHED")
+
+    def _log_step_losses(self, run_id: str, training_id: str) -> None:
+        """Per-step train loss (the trial writes it to loss.jsonl) as an MLflow metric curve."""
+        import json
+
+        path = self.rd / "trials" / training_id / "loss.jsonl"
+        if not path.is_file():
+            return
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        per_epoch = max((r["step"] for r in rows), default=0)
+        points = [((r["epoch"] - 1) * per_epoch + r["step"], r["loss"]) for r in rows]
+        self.tracker.log_series(run_id, "train_loss_step", points)
 
     # -- phases -----------------------------------------------------------------------------
     def _adaptive(self) -> bool:

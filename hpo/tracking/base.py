@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,6 +15,8 @@ class Tracker(Protocol):
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None: ...
+
+    def log_series(self, run_id: str, key: str, points: Sequence[tuple[int, float]]) -> None: ...
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
 

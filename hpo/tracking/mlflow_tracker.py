@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,15 @@ class MlflowTracker:
                 if isinstance(v, (int, float)) and math.isfinite(float(v))]
         if rows:
             self.client.log_batch(run_id, metrics=rows)
+
+    def log_series(self, run_id: str, key: str, points: Sequence[tuple[int, float]]) -> None:
+        """A whole metric curve in a few batched calls (MLflow takes 1000 metrics per batch)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        rows = [Metric(key, float(v), now, int(step)) for step, v in points if math.isfinite(float(v))]
+        for i in range(0, len(rows), 1000):
+            self.client.log_batch(run_id, metrics=rows[i:i + 1000])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():

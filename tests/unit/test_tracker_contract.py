@@ -24,6 +24,7 @@ def test_tracker_protocol_roundtrip(tracker: Any, tmp_path: Path) -> None:
     child = tracker.start_run("child", {"lr": 1e-3}, {}, parent_id=parent)
     assert parent != child and isinstance(parent, str)
     tracker.log_metrics(child, {"loss": 1.5, "nan": float("nan")}, step=2)
+    tracker.log_series(child, "train_loss_step", [(1, 2.0), (2, 1.5)])
     tracker.log_params(child, {"lr": 1e-3, "extra": "x"})  # re-logging a param is not an error
     (tmp_path / "f.txt").write_text("hello")
     tracker.log_artifact(parent, tmp_path / "f.txt")
@@ -42,6 +43,8 @@ def test_mlflow_tracker_records_nested_runs(tmp_path: Path) -> None:
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert run.data.params["lr"] == "0.001"
     assert [(m.step, m.value) for m in t.client.get_metric_history(child, "exact_match")] == [(3, 0.5)]
+    t.log_series(child, "loss", [(s, 1.0 / s) for s in range(1, 1201)])
+    assert len(t.client.get_metric_history(child, "loss")) == 1200
     assert t.client.get_run(parent).data.params["model.name"] == "tiny"
 
 
