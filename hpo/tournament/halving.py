@@ -64,7 +64,8 @@ class HalvingStrategy:
         active, order, matches = pool, pool, []
         rnd, m = 1, min(self.first_items, n)
         while len(active) > target:
-            matches += self._screen(active, cache, m, start + budget, f"screen {rnd}")
+            matches += screen(active, cache, m, start + budget, f"screen {rnd}",
+                              early_decision=self.early_decision, chunk=self.chunk)
             strength = bradley_terry(cache.outcomes(), pool)
             ranked = sorted(active, key=lambda c: (-strength[c], c))
             active = ranked[: max(target, len(active) // 2)]  # ranked: Swiss-style pairing
@@ -76,14 +77,16 @@ class HalvingStrategy:
         return TournamentResult(self.name, ranking[0], ranking, matches + played,
                                 judge.calls - start, strength)
 
-    def _screen(self, active: Sequence[str], cache: MatchCache, m: int, limit: int,
-                stage: str) -> list[MatchRecord]:
-        """Each active candidate meets its cycle neighbours on the first `m` items."""
-        pairs = {tuple(sorted((a, active[(i + 1) % len(active)]))) for i, a in enumerate(active)}
-        played = []
-        for a, b in sorted(pairs):
-            if cache.calls + 2 * cache.missing(a, b, range(m)) > limit:
-                continue
-            played.append(play_match(a, b, cache, early_decision=self.early_decision,
-                                     chunk=self.chunk, stage=stage, items=range(m)))
-        return played
+
+def screen(active: Sequence[str], cache: MatchCache, m: int, limit: int, stage: str, *,
+           early_decision: bool, chunk: int) -> list[MatchRecord]:
+    """Each active candidate meets its cycle neighbours on the first `m` items, while the
+    worst case (2 calls per item not judged yet) fits under `limit`."""
+    pairs = {tuple(sorted((a, active[(i + 1) % len(active)]))) for i, a in enumerate(active)}
+    played = []
+    for a, b in sorted(pairs):
+        if cache.calls + 2 * cache.missing(a, b, range(m)) > limit:
+            continue
+        played.append(play_match(a, b, cache, early_decision=early_decision, chunk=chunk,
+                                 stage=stage, items=range(m)))
+    return played

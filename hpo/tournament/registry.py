@@ -16,6 +16,7 @@ STRATEGIES = Registry(
         "knockout": "hpo.tournament.knockout:KnockoutStrategy",
         "playoff": "hpo.tournament.playoff:PlayoffStrategy",
         "halving": "hpo.tournament.halving:HalvingStrategy",
+        "racing": "hpo.tournament.racing:RacingStrategy",
     },
 )
 

@@ -41,7 +41,8 @@ def test_knockout_with_byes_for_five() -> None:
     assert bracket_order(8) == [1, 8, 4, 5, 2, 7, 3, 6]
 
 
-@pytest.mark.parametrize("name", ["blocked", "round_robin", "knockout", "playoff", "halving"])
+@pytest.mark.parametrize("name", ["blocked", "round_robin", "knockout", "playoff", "halving",
+                                  "racing"])
 def test_ranking_is_a_permutation_with_the_winner_first(name: str) -> None:
     judge = sim(11, seed=2)
     strategy = make_strategy(name, blocks=3)
@@ -53,14 +54,14 @@ def test_ranking_is_a_permutation_with_the_winner_first(name: str) -> None:
     assert strategy.run(judge.ids, sim(11, seed=2), seed=5).winner == result.winner  # deterministic
 
 
-@pytest.mark.parametrize("name", ["playoff", "halving"])
+@pytest.mark.parametrize("name", ["playoff", "halving", "racing"])
 @pytest.mark.parametrize(("temperature", "seed"), [(0.1, 0), (1.0, 1), (3.0, 2), (3.0, 3)])
 def test_robust_strategies_stay_within_blocked_budget(name: str, temperature: float, seed: int) -> None:
     judge = sim(24, items=20, seed=seed, temperature=temperature)
     result = make_strategy(name).run(judge.ids, judge, seed=seed)
     assert result.calls <= worst_case_calls(24, 20)
     small = sim(24, items=20, seed=seed, temperature=temperature)
-    if name == "halving":
+    if name in ("halving", "racing"):
         assert make_strategy(name, budget=500).run(small.ids, small, seed=seed).calls <= 500
     else:  # playoff's blocked first stage alone may cost the worst case
         with pytest.raises(ConfigError, match="below blocked's worst case"):
@@ -68,13 +69,33 @@ def test_robust_strategies_stay_within_blocked_budget(name: str, temperature: fl
 
 
 def test_unknown_strategy_or_option_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="blocked, halving, knockout, playoff, round_robin"):
+    with pytest.raises(ConfigError, match="blocked, halving, knockout, playoff, racing, round_robin"):
         make_strategy("swizz")
     with pytest.raises(ConfigError, match="bad options"):
         make_strategy("blocked", colour="red")
     with pytest.raises(ConfigError):
         make_strategy("halving", budget="lots")
-    assert STRATEGIES.names() == ["blocked", "halving", "knockout", "playoff", "round_robin"]
+    assert STRATEGIES.names() == ["blocked", "halving", "knockout", "playoff", "racing",
+                                 "round_robin"]
+
+
+def test_racing_records_its_matches_and_spends_on_the_contenders() -> None:
+    judge = sim(24, items=20, seed=4, temperature=1.0)
+    result = make_strategy("racing", contenders=6).run(judge.ids, judge, seed=4)
+    assert result.calls == sum(m.calls for m in result.matches) == worst_case_calls(24, 20)
+    race = [m for m in result.matches if m.stage.startswith("race")]
+    assert race and all(m.items_judged == m.items_total for m in race)  # no early decision
+    assert {p for m in race for p in (m.a, m.b)} >= {result.winner}
+    assert sorted(result.ranking) == sorted(judge.ids) and set(result.scores) == set(judge.ids)
+    again = make_strategy("racing", contenders=6).run(judge.ids, sim(24, 20, 4, 1.0), seed=4)
+    assert again.ranking == result.ranking and len(again.matches) == len(result.matches)
+    with pytest.raises(ConfigError, match="racing needs"):
+        make_strategy("racing", width=0)
+
+
+def test_racing_finds_a_clear_best_at_low_noise() -> None:
+    judge = sim(30, items=40, seed=1, temperature=0.1)
+    assert make_strategy("racing").run(judge.ids, judge, seed=1).winner == judge.true_best
 
 
 def test_simulated_judge_is_deterministic_and_counts_first_asks_only() -> None:
