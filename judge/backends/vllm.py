@@ -75,6 +75,7 @@ class VLLMJudge:
         self._url = url.rstrip("/")
         self._max_tokens = max_tokens_for(mode, max_new_tokens)
         self._concurrency, self._max_retries, self._deadline_s = concurrency, max_retries, deadline_s
+        self._timeout_s = timeout_s
         self._backoff = (backoff_base_s, backoff_max_s)
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(api_key_env, "")
@@ -136,8 +137,9 @@ class VLLMJudge:
     def _judge_one(self, request: JudgeRequest, abort: threading.Event) -> Judgment:
         payload, started, failures = self._payload(request), time.monotonic(), 0
         while not abort.is_set():
-            try:
-                return self._post(payload)
+            remaining = self._deadline_s - (time.monotonic() - started)
+            try:  # no single attempt may outlive the deadline (a hung server, a half-closed socket)
+                return self._post(payload, max(0.5, min(self._timeout_s, remaining)))
             except _Retry as exc:
                 failures += 1
                 waited = time.monotonic() - started
@@ -153,10 +155,10 @@ class VLLMJudge:
                 abort.wait(delay)
         raise JudgeUnavailableError("judge call aborted after another request failed")
 
-    def _post(self, payload: dict[str, Any]) -> Judgment:
+    def _post(self, payload: dict[str, Any], timeout_s: float) -> Judgment:
         """One attempt: a Judgment, or _Retry, or ConfigError for a wrong key or model."""
         try:
-            resp = self._http().post(f"{self._url}/v1/completions", json=payload)
+            resp = self._http().post(f"{self._url}/v1/completions", json=payload, timeout=timeout_s)
         except (httpx.ConnectError, httpx.ConnectTimeout):
             raise _Retry("server unreachable", unreachable=True) from None
         except httpx.TransportError as exc:

@@ -75,7 +75,7 @@ def test_judge_down_then_back_then_gone_then_resume(tmp_path: Path) -> None:
     assert len(errors) == 1 and "judge server" in errors[0] and "Traceback" not in err, err[-3000:]
     # judge.deadline_s runs per request from its first attempt, which may predate this stop (a
     # request first tried during the first outage); so: it retried, then gave up in bounded time
-    assert 2 <= waited <= DEADLINE_S + 30, waited
+    assert 2 <= waited <= DEADLINE_S + 45, waited  # + process exit (Ray shutdown) under CI load
     assert "still failing after" in errors[0]
     assert json.loads((run_dir / "state.json").read_text())["status"] == "interrupted"
     assert not (run_dir / "report.json").exists()
