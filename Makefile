@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-judge test test-fast lint bench demo clean
+.PHONY: install install-judge test test-fast lint bench bench-full demo clean
 
 install:  ## project + dev tools into .venv (torch pinned to the local CPU build)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,10 +27,14 @@ lint:
 	$(BIN)/ruff check hpo judge tests benchmarks
 	$(BIN)/mypy
 
-bench:
+bench:  ## the quick benchmarks (a few minutes): training, judge, tournament simulation
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_judge.py
 	$(BIN)/python benchmarks/bench_tournament_sim.py
+
+bench-full: bench  ## plus two full tiny runs (overlap, early decision) and the adaptive comparison
+	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_adaptive.py --seeds 0 1 2
 
 demo:  ## the embedded CPU default: 80 candidates -> tournament -> winner
 	$(BIN)/hpo run --experiment experiments/tiny-cpu.yaml
