@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +55,3 @@ def build_pairwise(cfg: JudgeConfig, backend: Any, store_path: Path) -> Any:
 
     return PairwiseJudge(backend, VerdictStore(store_path), policy=cfg.policy,
                          invalid_retries=cfg.invalid_retries)
-
-
-def secret_values() -> list[str]:
-    """Environment secrets that must never reach logs or MLflow (for redaction checks)."""
-    return [v for k, v in os.environ.items() if k.endswith(("API_KEY", "TOKEN")) and len(v) >= 8]
-
-
-def answers_view(store: Any, ids: Sequence[str]) -> Mapping[str, Sequence[str]]:
-    return {cid: store.read(cid).answers for cid in ids}

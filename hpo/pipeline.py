@@ -150,9 +150,3 @@ def feed_from_disk(store: AnswerStore, planned: list[str]) -> CandidateFeed:
         if store.exists(cid):
             feed.ready(cid)
     return feed
-
-
-def artifact_dir(rd: RunDir, name: str) -> Path:
-    path = rd.inside(rd / name)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
