@@ -135,14 +135,18 @@ class VLLMJudge:
         return body
 
     def _judge_one(self, request: JudgeRequest, abort: threading.Event) -> Judgment:
-        payload, started, failures = self._payload(request), time.monotonic(), 0
+        """Retries until the server has been failing for `deadline_s` (counted from this
+        request's first failure, so a slow healthy answer never eats into it)."""
+        payload, failing_since, failures = self._payload(request), None, 0
         while not abort.is_set():
-            remaining = self._deadline_s - (time.monotonic() - started)
-            try:  # no single attempt may outlive the deadline (a hung server, a half-closed socket)
+            now = time.monotonic()
+            remaining = self._deadline_s - (now - failing_since) if failing_since else self._timeout_s
+            try:  # no attempt may outlive the deadline (a hung server, a half-closed socket)
                 return self._post(payload, max(0.5, min(self._timeout_s, remaining)))
             except _Retry as exc:
                 failures += 1
-                waited = time.monotonic() - started
+                failing_since = failing_since or now
+                waited = time.monotonic() - failing_since
                 counted = failures > self._max_retries and not exc.unreachable
                 if counted or waited >= self._deadline_s:
                     raise JudgeUnavailableError(

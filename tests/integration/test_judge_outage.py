@@ -4,7 +4,7 @@ One run against the scripted stub (`vllm` backend, /v1/completions), tournament 
 (`tournament.overlap=false`) so the outage is surely mid-tournament:
   1. the server is down for 6 s (CI-sized; real restarts take ~30-90 s) and comes back on the
      same port: the run waits with backoff and goes on;
-  2. the server goes down for good: past `judge.deadline_s` (12 s) the run stops with exit 5,
+  2. the server goes down for good: past `judge.deadline_s` (30 s) the run stops with exit 5,
      one error line, status "interrupted", no report;
   3. the server is back: `hpo run --resume` finishes, paying only for judgments not stored.
 Plus invalid judge output: counted, retried per `judge.invalid_retries`, never a silent tie.
@@ -32,7 +32,7 @@ from tests.helpers.procs import (
 
 pytestmark = pytest.mark.integration
 
-DEADLINE_S = 12
+DEADLINE_S = 30  # > the outage (6 s) plus the stub's restart under CI load
 DOWN_S = 6
 
 
@@ -73,8 +73,7 @@ def test_judge_down_then_back_then_gone_then_resume(tmp_path: Path) -> None:
     errors = [ln for ln in err.splitlines() if ln.startswith("hpo: error:")]
     assert rc == 5, err[-3000:]
     assert len(errors) == 1 and "judge server" in errors[0] and "Traceback" not in err, err[-3000:]
-    # judge.deadline_s runs per request from its first attempt, which may predate this stop (a
-    # request first tried during the first outage); so: it retried, then gave up in bounded time
+    # judge.deadline_s runs per request from its first failure: it retried, then gave up in bounded time
     assert 2 <= waited <= DEADLINE_S + 45, waited  # + process exit (Ray shutdown) under CI load
     assert "still failing after" in errors[0]
     assert json.loads((run_dir / "state.json").read_text())["status"] == "interrupted"
