@@ -17,11 +17,11 @@ from hpo.types import Example
 
 def make_strategy(cfg: ExperimentConfig) -> Any:
     from hpo.session import accepted_kwargs
-    from hpo.tournament.registry import STRATEGIES
+    from hpo.tournament.registry import STRATEGIES, make_strategy
 
-    factory = STRATEGIES.load(cfg.tournament.strategy)
     kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision}
-    return factory(**accepted_kwargs(factory, kwargs))
+    options = accepted_kwargs(STRATEGIES.load(cfg.tournament.strategy), kwargs)
+    return make_strategy(cfg.tournament.strategy, **options)
 
 
 def run_tournament(cfg: ExperimentConfig, rd: RunDir, store: AnswerStore, feed: CandidateFeed,
