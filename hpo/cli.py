@@ -34,7 +34,7 @@ def add_run_parser(sub: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hpo.config import load_config, parse_override
-    from hpo.pipeline import RunOptions, run
+    from hpo.run.pipeline import RunOptions, run
 
     overrides: dict[str, Any] = {}
     for flag, key in FLAG_KEYS.items():

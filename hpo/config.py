@@ -88,6 +88,11 @@ class SearchConfig(_Strict):
     grace_period: int = Field(1, gt=0)  # asha: epochs before a trial may be stopped
     reduction_factor: int = Field(2, gt=1)
 
+    @property
+    def adaptive(self) -> bool:
+        """A searcher or scheduler steers training (the judge is in the loop), not a fixed grid."""
+        return self.search != "grid" or self.scheduler != "none"
+
 
 class ResourcesConfig(_Strict):
     cpus_per_trial: float = Field(1, gt=0)

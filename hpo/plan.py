@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hpo.config import ExperimentConfig, lr_multiplier, resolve_resource
 from hpo.errors import ConfigError
@@ -12,8 +12,18 @@ from hpo.types import Candidate, TrainingSpec
 
 @dataclass
 class Plan:
+    """The trainings to run and the candidates (checkpoints) the tournament decides between."""
+
     space: SearchSpace
     baseline: Candidate | None
+    _by_id: dict[str, TrainingSpec] = field(default_factory=dict, init=False, repr=False,
+                                            compare=False)
+
+    def training(self, training_id: str) -> TrainingSpec:
+        """The spec of one training by id (a search may add trainings as it runs)."""
+        if training_id not in self._by_id:
+            self._by_id = {t.training_id: t for t in self.trainings}
+        return self._by_id[training_id]
 
     @property
     def trainings(self) -> list[TrainingSpec]:
@@ -46,17 +56,29 @@ class Plan:
         return "\n".join(lines)
 
 
-def make_plan(cfg: ExperimentConfig) -> Plan:
-    mult = lr_multiplier(cfg)
-    space = load_space(resolve_resource(cfg.search.space), mult)
+def make_plan(cfg: ExperimentConfig, space: SearchSpace) -> Plan:
+    """The loaded search space plus the baseline, checked before anything is written."""
+    baseline = _baseline(cfg, lr_multiplier(cfg))
+    if baseline and baseline.candidate_id in {c.candidate_id for c in space.candidates()}:
+        raise ConfigError(f"baseline id {baseline.candidate_id} collides with a grid candidate; set a tag")
+    if cfg.search.adaptive and baseline is None:
+        raise ConfigError("adaptive search needs search.baseline: its answers are the anchor"
+                          " that judge_winrate is measured against")
+    return Plan(space, baseline)
+
+
+def load_grid(cfg: ExperimentConfig) -> SearchSpace:
+    """`search.space` as a grid (or fixed) space file; an empty grid is bad input."""
+    space = load_space(resolve_resource(cfg.search.space), lr_multiplier(cfg))
     if not space.trainings:
         raise ConfigError(f"{cfg.search.space}: the grid is empty")
-    baseline = None
-    if cfg.search.baseline:
-        base_space = load_space(resolve_resource(cfg.search.baseline), mult)
-        if len(base_space.candidates()) != 1:
-            raise ConfigError(f"{cfg.search.baseline}: a baseline must be one training with one checkpoint")
-        baseline = base_space.candidates()[0]
-        if baseline.candidate_id in {c.candidate_id for c in space.candidates()}:
-            raise ConfigError(f"baseline id {baseline.candidate_id} collides with a grid candidate; set a tag")
-    return Plan(space, baseline)
+    return space
+
+
+def _baseline(cfg: ExperimentConfig, mult: float) -> Candidate | None:
+    if not cfg.search.baseline:
+        return None
+    candidates = load_space(resolve_resource(cfg.search.baseline), mult).candidates()
+    if len(candidates) != 1:
+        raise ConfigError(f"{cfg.search.baseline}: a baseline must be one training with one checkpoint")
+    return candidates[0]

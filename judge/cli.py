@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hpo.errors import ConfigError, HpoError
+from judge.errors import ConfigError, UserError
 from judge.evaluate import EvalResult, evaluate_judge, evaluate_verdicts, load_testset
 from judge.pairwise import PairwiseJudge
 from judge.policy import POLICIES
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except HpoError as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_recall_fscore_support
 
-from hpo.errors import ConfigError
+from judge.errors import ConfigError
 from judge.pairwise import PairwiseJudge
 from judge.policy import combine
 from judge.types import JudgeRequest, Verdict

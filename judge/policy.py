@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hpo.errors import ConfigError
+from judge.errors import ConfigError
 from judge.types import Verdict
 
 POLICIES = ("strict", "lenient")

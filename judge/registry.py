@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hpo.registry import Registry
+from judge.plugins import Registry
 
 BACKENDS = Registry(
     "judge backend",

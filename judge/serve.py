@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from hpo.errors import ConfigError, JudgeUnavailableError
+from judge.errors import ConfigError, JudgeUnavailableError
 
 MODULE = "vllm.entrypoints.openai.api_server"
 

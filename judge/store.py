@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hpo.atomic import storage_error
-from hpo.errors import StorageError
+from judge.atomic import storage_error
+from judge.errors import StorageError
 from judge.prompt import as_text
 from judge.types import JudgeRequest, Judgment, Verdict
 

@@ -1,6 +1,6 @@
 """Adds the judge win rate against a fixed anchor to every epoch report of a trial.
 
-Used as `wrap_report` for `hpo.controller.run_trials`; it lives in the trial process.
+Used as `TrialOptions.wrap_report` for `hpo.tuner.run_trials`; it lives in the trial process.
 
 Judging runs beside training, off its critical path: when epoch e is reported, judging
 "epoch e vs anchor" starts on a background thread and training goes on at once. Epoch e's

@@ -18,7 +18,7 @@ import torch
 
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError, MissingDependencyError
-from hpo.trial.optim import MAX_GRAD_NORM
+from hpo.trial.limits import MAX_GRAD_NORM
 
 
 def resolve_config(path: str | Path, cfg: ExperimentConfig) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from transformers import get_scheduler
 
 from hpo.config import ExperimentConfig, TrainConfig
 from hpo.errors import ConfigError
+from hpo.trial.limits import MAX_GRAD_NORM
 from hpo.types import TrainingSpec
 
-MAX_GRAD_NORM = 1.0
 _SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
 
 

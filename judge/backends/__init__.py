@@ -10,7 +10,7 @@ heavy dependencies. This package only holds the few helpers the generative backe
 
 from __future__ import annotations
 
-from hpo.errors import ConfigError
+from judge.errors import ConfigError
 
 MODES = ("verdict", "full")
 # Verdict-only: PandaLM answers "1", "2" or "Tie" on the first line; a few tokens suffice.

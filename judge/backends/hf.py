@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
-from hpo.errors import ConfigError
 from judge.backends import check_mode, max_tokens_for
+from judge.errors import ConfigError
 from judge.parse import parse_judgment
 from judge.prompt import build_prompt
 from judge.types import JudgeRequest, Judgment

@@ -15,7 +15,7 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from hpo.errors import ConfigError, MissingDependencyError
+from judge.errors import ConfigError, MissingDependencyError
 from judge.prompt import strip_special_tokens
 from judge.types import JudgeRequest, Judgment, Verdict
 

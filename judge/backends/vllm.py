@@ -22,8 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from hpo.errors import ConfigError, JudgeUnavailableError
 from judge.backends import check_mode, max_tokens_for
+from judge.errors import ConfigError, JudgeUnavailableError
 from judge.parse import parse_judgment
 from judge.prompt import build_prompt
 from judge.types import JudgeRequest, Judgment, Verdict

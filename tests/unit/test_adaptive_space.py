@@ -117,15 +117,11 @@ def test_optuna_respects_max_concurrent(tmp_path: Path) -> None:
     assert search.suggest("c") is None  # two live trials already
 
 
-def test_hand_over_keeps_stopped_trials_candidates_and_failed_ones_missing(tmp_path: Path) -> None:
-    import io
-    from types import SimpleNamespace
-
-    from hpo.adaptive.runner import _hand_over
+def test_produced_keeps_stopped_trials_candidates_and_failed_ones_missing(tmp_path: Path) -> None:
+    from hpo.adaptive.runner import produced
     from hpo.answers import AnswerStore
     from hpo.feed import CandidateFeed
     from hpo.plan import Plan
-    from hpo.progress import Progress
     from hpo.types import Example, TrainingSpec
 
     space = load_adaptive_space(write(tmp_path, SPACE))  # checkpoints 1 and 3
@@ -141,9 +137,7 @@ def test_hand_over_keeps_stopped_trials_candidates_and_failed_ones_missing(tmp_p
     feed = CandidateFeed([])
     feed.missing(failed.candidate_id(1), "training failed: boom")
     feed.missing(failed.candidate_id(3), "training failed: boom")
-    session = SimpleNamespace(plan=Plan(space, anchor), store=store, feed=feed,
-                              progress=Progress(0, stream=io.StringIO()))
-    _hand_over(session, anchor)
+    session = produced(Plan(space, anchor), store, feed.missing_reasons())
     ids = [c.candidate_id for c in session.plan.candidates]
     assert ids == [full.candidate_id(1), full.candidate_id(3), stopped.candidate_id(1),
                    failed.candidate_id(1), failed.candidate_id(3)]

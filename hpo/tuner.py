@@ -1,7 +1,8 @@
-"""Runs trainings as Ray Tune trials and streams their per-epoch results back to the driver.
+"""The train stage's engine: trainings as Ray Tune trials, per-epoch results streamed back.
 
-The controller only schedules: what a trial does lives in `hpo.trial`, what a result means
-is decided by the listener (the run orchestrator), which logs and feeds the tournament.
+The tuner only schedules: what a trial does lives in `hpo.trial`, what a result means
+is decided by the `TrialEvents` listener (the run's recorder), which logs and feeds the tournament.
+Adaptive search plugs in through `TrialOptions` (searcher, scheduler, per-epoch reporter).
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ray import tune
 
 from hpo.config import ExperimentConfig
 from hpo.types import TrainingSpec
 
-ResultListener = Callable[[str, dict[str, Any]], None]
-EndListener = Callable[[str, str | None], None]
+
+class TrialEvents(Protocol):
+    """Receives trial events in the driver: each checkpoint epoch's result, and each end."""
+
+    def on_result(self, training_id: str, result: dict[str, Any]) -> None: ...
+
+    def on_end(self, training_id: str, error: str | None) -> None: ...
 
 
 ReportWrapper = Callable[[Callable[[dict[str, Any]], None], TrainingSpec, Path, ExperimentConfig],
@@ -64,17 +70,16 @@ class _Relay(tune.Callback):  # type: ignore[misc]
     they are dropped on pickling (a restored snapshot gets an inert relay).
     """
 
-    def __init__(self, on_result: ResultListener | None = None, on_end: EndListener | None = None,
-                 outcome: TrialOutcome | None = None,
+    def __init__(self, events: TrialEvents | None = None, outcome: TrialOutcome | None = None,
                  trial_id: Callable[[dict[str, Any]], str] | None = None) -> None:
-        self.on_result, self.on_end, self.outcome, self.trial_id = on_result, on_end, outcome, trial_id
+        self.events, self.outcome, self.trial_id = events, outcome, trial_id
 
     def __reduce__(self) -> tuple[type, tuple[()]]:
         return (_Relay, ())
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **kw: Any) -> None:
-        if self.on_result and self.trial_id:
-            self.on_result(self.trial_id(trial.config), result)
+        if self.events and self.trial_id:
+            self.events.on_result(self.trial_id(trial.config), result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **kw: Any) -> None:
         self._ended(trial, None)
@@ -83,9 +88,9 @@ class _Relay(tune.Callback):  # type: ignore[misc]
         self._ended(trial, _error_line(trial))
 
     def _ended(self, trial: Any, error: str | None) -> None:
-        if self.on_end and self.trial_id and self.outcome is not None:
+        if self.events and self.trial_id and self.outcome is not None:
             self.outcome.errors[self.trial_id(trial.config)] = error
-            self.on_end(self.trial_id(trial.config), error)
+            self.events.on_end(self.trial_id(trial.config), error)
 
 
 def _error_line(trial: Any) -> str:
@@ -114,45 +119,52 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
                  configure_logging=False)
 
 
-def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpec],
-               checkpoints: dict[str, list[int]], on_result: ResultListener,
-               on_end: EndListener, scheduler: Any = None, search_alg: Any = None,
-               num_samples: int = 1, param_space: dict[str, Any] | None = None,
-               spec_from_config: Callable[[dict[str, Any]], TrainingSpec] | None = None,
-               wrap_report: ReportWrapper | None = None) -> TrialOutcome:
-    """Run one Ray Tune trial per spec (grid) or per sample (searcher), with retries.
+@dataclass(frozen=True)
+class TrialOptions:
+    """How a batch of trials is driven: a grid of known specs (the default) or a searcher.
 
-    With a searcher, `param_space` holds its distributions and `spec_from_config` turns a
+    With `search_alg`, `param_space` holds its distributions and `spec_from_config` turns a
     sampled config into a TrainingSpec; listeners then receive that spec's training id.
+    `wrap_report` adds to each epoch's report (e.g. the judge win rate against an anchor).
     """
 
+    scheduler: Any = None
+    search_alg: Any = None
+    num_samples: int = 1
+    param_space: dict[str, Any] | None = None
+    spec_from_config: Callable[[dict[str, Any]], TrainingSpec] | None = None
+    wrap_report: ReportWrapper | None = None
+
+
+GRID = TrialOptions()
+
+
+def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpec],
+               checkpoints: dict[str, list[int]], events: TrialEvents,
+               opts: TrialOptions = GRID) -> TrialOutcome:
+    """Run one Ray Tune trial per spec (grid) or per sample (searcher), with retries."""
     ensure_ray(cfg)
     outcome = TrialOutcome()
-    space = param_space or {
-        "spec_id": tune.grid_search([s.training_id for s in specs]),
-    }
     by_id = {s.training_id: s for s in specs}
     base = {"cfg": cfg.model_dump(mode="json"), "run_dir": str(run_dir.resolve())}
+    to_spec = opts.spec_from_config or (lambda config: by_id[config["spec_id"]])
 
     def _fn(config: dict[str, Any]) -> None:
-        spec = spec_from_config(config) if spec_from_config else by_id[config["spec_id"]]
+        spec = to_spec(config)
         epochs = checkpoints.get(spec.training_id, list(range(1, spec.epochs + 1)))
-        trainable({**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}, wrap_report)
+        trainable({**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}, opts.wrap_report)
 
-    def _trial_id(config: dict[str, Any]) -> str:
-        return spec_from_config(config).training_id if spec_from_config else str(config["spec_id"])
-
-    resources = {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial}
     tuner = tune.Tuner(
-        tune.with_resources(_fn, resources),
-        param_space=space,
-        tune_config=tune.TuneConfig(num_samples=num_samples, reuse_actors=True,
+        tune.with_resources(_fn, {"cpu": cfg.resources.cpus_per_trial,
+                                  "gpu": cfg.resources.gpus_per_trial}),
+        param_space=opts.param_space or {"spec_id": tune.grid_search(list(by_id))},
+        tune_config=tune.TuneConfig(num_samples=opts.num_samples, reuse_actors=True,
                                     max_concurrent_trials=cfg.search.max_concurrent,
-                                    scheduler=scheduler, search_alg=search_alg),
+                                    scheduler=opts.scheduler, search_alg=opts.search_alg),
         run_config=tune.RunConfig(
             name="tune", storage_path=str((run_dir / "ray").resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.resources.max_failures),
-            callbacks=[_Relay(on_result, on_end, outcome, _trial_id)]),
+            callbacks=[_Relay(events, outcome, lambda c: to_spec(c).training_id)]),
     )
     tuner.fit()
     return outcome

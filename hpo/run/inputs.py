@@ -1,24 +1,23 @@
-"""`hpo run`: search space -> Ray Tune trials -> judged tournament -> decision, all in MLflow.
+"""The first two stages of `hpo run`: plan (everything checked, nothing written) and stage
+inputs (run folder, data, base model, tracker, judge backend).
 
-The pipeline wires roles together and owns no role's logic: trials train and generate,
-the judge compares, the strategy decides, the tracker records.
+A failure in either leaves nothing behind: a fresh run folder is removed again.
 """
 
 from __future__ import annotations
 
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hpo.answers import AnswerStore
 from hpo.atomic import storage_error
-from hpo.config import ExperimentConfig
+from hpo.config import ExperimentConfig, lr_multiplier, resolve_resource
 from hpo.errors import ConfigError, HpoError, StorageError
-from hpo.feed import CandidateFeed
-from hpo.plan import Plan, make_plan
+from hpo.plan import Plan, load_grid, make_plan
 from hpo.rundir import RunDir, check_run_name
+from hpo.search_space import SearchSpace
 from hpo.types import Example
 
 
@@ -28,6 +27,25 @@ class RunOptions:
     resume: str | None = None
     fail_if_worse_than_baseline: bool = False
     dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The plan stage's value: what will run, on which data."""
+
+    plan: Plan
+    train: list[Example]
+    val: list[Example]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The stage-inputs stage's value: where the run writes and what it talks to."""
+
+    rd: RunDir
+    store: AnswerStore
+    tracker: Any
+    backend: Any
 
 
 def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
@@ -40,26 +58,30 @@ def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
     return train, val
 
 
-def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]:
-    """Everything that can be checked without writing: plan, names, data."""
+def plan_run(cfg: ExperimentConfig) -> Inputs:
+    """Everything that can be checked without writing: plan, model, judge, strategy, data."""
     from hpo.judging import validate_judge
     from hpo.models.aliases import resolve_model
     from hpo.models.load import hub_snapshot
     from hpo.tournament.registry import STRATEGIES
 
-    if cfg.search.search != "grid" or cfg.search.scheduler != "none":
-        from hpo.adaptive.runner import make_adaptive_plan
-
-        plan = make_adaptive_plan(cfg)
-    else:
-        plan = make_plan(cfg)
+    plan = make_plan(cfg, load_search_space(cfg))
     resolved = resolve_model(cfg.model.name)
     if resolved.kind == "hub":
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
     train, val = load_data(cfg)
-    return plan, train, val
+    return Inputs(plan, train, val)
+
+
+def load_search_space(cfg: ExperimentConfig) -> SearchSpace:
+    """A grid space, or for `search.search: optuna` a `kind: optuna` space sampled as it runs."""
+    if cfg.search.search != "optuna":
+        return load_grid(cfg)
+    from hpo.adaptive.space import load_adaptive_space
+
+    return load_adaptive_space(resolve_resource(cfg.search.space), lr_multiplier(cfg))
 
 
 def stage(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Example]) -> None:
@@ -86,67 +108,32 @@ def stage_safely(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: l
         raise
 
 
-def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
-    """Run (or resume) one experiment; returns the process exit code."""
-    if opts.resume:
-        rd = RunDir.open(opts.resume, cfg.run_root)
-        cfg = rd.config()
-    plan, train, val = validate(cfg)
-    if opts.dry_run:
-        print(plan.summary(len(val), cfg.tournament.strategy))
-        return 0
+def resume_target(cfg: ExperimentConfig, opts: RunOptions) -> tuple[ExperimentConfig, RunDir | None]:
+    """`--resume` runs the config stored in its run folder, not the one on the command line."""
+    if not opts.resume:
+        return cfg, None
+    rd = RunDir.open(opts.resume, cfg.run_root)
+    return rd.config(), rd
+
+
+def stage_inputs(cfg: ExperimentConfig, inputs: Inputs, opts: RunOptions,
+                 resumed: RunDir | None) -> Workspace:
+    """Open (resume) or create the run folder and write the data and base model into it."""
     from hpo.judging import build_backend
     from hpo.tracking.session import open_tracker
 
-    if not opts.resume:
+    if resumed is None:
         check_run_name(opts.run_name)
-    backend = build_backend(cfg.judge, val)
-    fresh = not opts.resume
+    backend = build_backend(cfg.judge, inputs.val)
     root_existed = Path(cfg.run_root).exists()
-    if fresh:
-        rd = RunDir.create(cfg, opts.run_name)
+    rd = resumed or RunDir.create(cfg, opts.run_name)
     try:
         tracker = open_tracker(cfg)
-        stage_safely(rd, cfg, train, val)
+        stage_safely(rd, cfg, inputs.train, inputs.val)
     except HpoError:
-        if fresh:  # nothing half-written: remove what this call created
+        if resumed is None:  # nothing half-written: remove what this call created
             shutil.rmtree(rd.path, ignore_errors=True)
             if not root_existed:
                 shutil.rmtree(cfg.run_root, ignore_errors=True)
         raise
-    from hpo.session import RunSession
-
-    return RunSession(cfg, rd, plan, val, tracker, backend, opts).execute()
-
-
-def answers_complete(store: AnswerStore, plan: Plan) -> set[str]:
-    """Trainings whose every checkpoint already has answers (a resume skips them)."""
-    done = set()
-    for training_id, epochs in plan.checkpoints().items():
-        spec = next(t for t in plan.trainings if t.training_id == training_id)
-        if all(store.exists(spec.candidate_id(e)) for e in epochs):
-            done.add(training_id)
-    return done
-
-
-def start_thread(target: Any, name: str) -> tuple[threading.Thread, dict[str, Any]]:
-    """Run `target()` in a thread and capture its result or exception."""
-    box: dict[str, Any] = {}
-
-    def _wrap() -> None:
-        try:
-            box["result"] = target()
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=_wrap, name=name, daemon=True)
-    thread.start()
-    return thread, box
-
-
-def feed_from_disk(store: AnswerStore, planned: list[str]) -> CandidateFeed:
-    feed = CandidateFeed(planned)
-    for cid in planned:
-        if store.exists(cid):
-            feed.ready(cid)
-    return feed
+    return Workspace(rd, AnswerStore(rd.path), tracker, backend)

@@ -1,0 +1,91 @@
+"""The record stage: the decision's evidence on disk and in the tracker.
+
+report.json, plots, verdicts.jsonl, the MLflow parent run's params/metrics/tags/artifacts,
+pruned weights, and the terminal tables.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hpo.atomic import atomic_write_json, atomic_write_text
+from hpo.config import ExperimentConfig
+from hpo.rundir import RunDir
+
+
+def record(cfg: ExperimentConfig, rd: RunDir, report: dict[str, Any], tracker: Any,
+           parent_id: str) -> None:
+    """Write and log the decision; the run is `finished` from here on."""
+    from hpo.report import render
+
+    atomic_write_json(rd / "report.json", report)
+    plots = make_plots(rd, report)
+    export_verdicts(rd)
+    log_parent(tracker, parent_id, rd, report, plots)
+    rd.update_state(status="finished")
+    prune_weights(cfg, rd, report["winner"]["candidate_id"])
+    print(render(report, all_matches=False))
+    print(f"\nrun folder: {rd.path}\nMLflow: {tracker.run_url(parent_id)} (open with: hpo ui)")
+
+
+def make_plots(rd: RunDir, report: dict[str, Any]) -> list[Any]:
+    from hpo.plots import plot_win_matrix, plot_win_rounds
+    from hpo.tournament.base import MatchRecord
+
+    out = rd.inside(rd / "plots")
+    out.mkdir(exist_ok=True)
+    scores = {r["candidate_id"]: r["win_rounds"] for r in report["candidates"]}
+    meta = {r["candidate_id"]: r for r in report["candidates"]}
+    fields = MatchRecord.__dataclass_fields__
+    matches = [MatchRecord(**{k: v for k, v in m.items() if k in fields})
+               for m in report["matches"] if not m["forfeit"]]
+    return [plot_win_rounds(scores, meta, out / "win_rounds.png", report["experiment"]),
+            plot_win_matrix(matches, out / "win_matrix.png")]
+
+
+def export_verdicts(rd: RunDir) -> None:
+    """All raw judgments as JSONL next to the sqlite store, for audit and MLflow."""
+    from judge.store import VerdictStore
+
+    path = rd / "verdicts.sqlite"
+    if not path.exists():
+        return
+    store = VerdictStore(path)
+    try:
+        lines = [json.dumps(row, default=str) for row in store.all_rows()]
+    finally:
+        store.close()
+    atomic_write_text(rd / "verdicts.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+
+
+def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], plots: list[Any]) -> None:
+    w = report["winner"]
+    tracker.log_params(run_id, {f"winner.{k}": v for k, v in w.items()})
+    metrics = {"judge_calls": report["judge_calls"], "missing_candidates": len(report["missing"]),
+               "judge_calls_saved": report["judge_calls_saved_by_early_decision"]}
+    if report["truth"]:
+        metrics.update({k: v for k, v in report["truth"].items() if isinstance(v, (int, float))})
+    if report["baseline"]:
+        metrics.update({f"baseline_{k}": report["baseline"][k] for k in ("win", "lose", "tie")})
+    tracker.log_metrics(run_id, metrics)
+    tags = {"hpo.winner": w["candidate_id"], "hpo.status": "partial" if report["missing"] else "complete"}
+    if report["missing"]:
+        tags["hpo.missing"] = ", ".join(sorted(report["missing"]))[:4000]
+    tracker.set_tags(run_id, tags)
+    for path in [rd / "report.json", rd / "verdicts.jsonl", *plots]:
+        if path.exists():
+            tracker.log_artifact(run_id, path)
+    tracker.end_run(run_id, "FINISHED")
+
+
+def prune_weights(cfg: ExperimentConfig, rd: RunDir, winner: str) -> None:
+    """`keep_weights: best` keeps every checkpoint's weights until the decision, then the winner's."""
+    import shutil
+
+    weights = rd / "weights"
+    if cfg.train.keep_weights != "best" or not weights.is_dir():
+        return
+    for path in weights.iterdir():
+        if path.name != winner:
+            shutil.rmtree(rd.inside(path), ignore_errors=True)

@@ -1,0 +1,82 @@
+"""Records training as it happens: MLflow parent and child runs, the candidate feed, progress.
+
+The recorder is the train stage's `TrialEvents` listener. It owns the run's tracking ids in
+`state.json` (`parent_run_id`, `child_runs`), so a resumed run logs into the same MLflow runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hpo.answers import AnswerStore
+from hpo.config import ExperimentConfig
+from hpo.feed import CandidateFeed
+from hpo.plan import Plan
+from hpo.progress import Progress
+from hpo.rundir import RunDir
+
+METRIC_KEYS = ("train_loss", "exact_match", "generation_seconds", "train_seconds", "tokens_per_s")
+
+
+class RunRecorder:
+    """Tracker runs for one run folder: a parent run, one child run per training."""
+
+    def __init__(self, cfg: ExperimentConfig, rd: RunDir, tracker: Any, plan: Plan,
+                 feed: CandidateFeed, progress: Progress) -> None:
+        self.cfg, self.rd, self.tracker, self.plan = cfg, rd, tracker, plan
+        self.feed, self.progress = feed, progress
+        self.store = AnswerStore(rd.path)
+        self.state = rd.state()
+        self.children: dict[str, str] = dict(self.state.get("child_runs", {}))
+
+    def parent(self) -> str:
+        """The parent run's id; started (and stored in state.json) on first use."""
+        if not self.state.get("parent_run_id"):
+            params = self.cfg.model_dump(mode="json")
+            run_id = self.tracker.start_run(self.rd.path.name, params,
+                                            {"hpo.run_dir": str(self.rd.path.resolve())})
+            self.state = self.rd.update_state(parent_run_id=run_id, status="running")
+        return str(self.state["parent_run_id"])
+
+    def _child(self, training_id: str) -> str:
+        if training_id not in self.children:
+            spec = self.plan.training(training_id)
+            self.children[training_id] = self.tracker.start_run(
+                training_id, spec.to_dict(), {"hpo.training_id": training_id}, parent_id=self.parent())
+            self.state = self.rd.update_state(child_runs=self.children)
+        return self.children[training_id]
+
+    def on_result(self, training_id: str, result: dict[str, Any]) -> None:
+        cid = result.get("candidate_id")
+        if not cid:
+            return
+        self.feed.ready(cid)
+        run_id = self._child(training_id)
+        metrics = {k: v for k, v in result.items()
+                   if k in METRIC_KEYS or k.startswith(("exact_match_", "judge_"))}
+        self.tracker.log_metrics(run_id, metrics, step=int(result.get("epoch", 0)))
+        if self.store.exists(cid):
+            self.tracker.log_artifact(run_id, self.store.path(cid), "answers")
+        self.progress.epoch(training_id, result)
+
+    def on_end(self, training_id: str, error: str | None) -> None:
+        run_id = self._child(training_id)
+        if error:
+            spec = self.plan.training(training_id)
+            for epoch in self.plan.checkpoints()[training_id]:
+                self.feed.missing(spec.candidate_id(epoch), f"training failed: {error}")
+            self.tracker.set_tags(run_id, {"hpo.error": error})
+            self.progress.say(f"training {training_id} FAILED: {error}")
+        self._log_step_losses(run_id, training_id)
+        self.tracker.end_run(run_id, "FAILED" if error else "FINISHED")
+
+    def _log_step_losses(self, run_id: str, training_id: str) -> None:
+        """Per-step train loss (the trial writes it to loss.jsonl) as an MLflow metric curve."""
+        path = self.rd / "trials" / training_id / "loss.jsonl"
+        if not path.is_file():
+            return
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        per_epoch = max((r["step"] for r in rows), default=0)
+        points = [((r["epoch"] - 1) * per_epoch + r["step"], r["loss"]) for r in rows]
+        self.tracker.log_series(run_id, "train_loss_step", points)
