@@ -34,6 +34,17 @@ from hpo.tournament.playoff import grow_league, league_ranking
 from hpo.tournament.ranking import bradley_terry
 
 
+def check_budget(strategy: str, budget: str | int) -> None:
+    """A call budget is `"blocked"` (blocked's worst case) or a call count >= 0."""
+    if budget != "blocked" and not (isinstance(budget, int) and budget >= 0):
+        raise ConfigError(f"{strategy} budget must be 'blocked' or a call count, got {budget!r}")
+
+
+def call_budget(budget: str | int, n_candidates: int, n_items: int) -> int:
+    """Judge calls a budget allows: `"blocked"` = (N-1) x n_items x 2, or the count itself."""
+    return worst_case_calls(n_candidates, n_items) if budget == "blocked" else int(budget)
+
+
 def league_size(budget_calls: int, n_items: int) -> int:
     """Largest k whose full round robin, k(k-1)/2 pairs x n_items x 2 calls, fits the budget."""
     k = 1
@@ -50,8 +61,7 @@ class HalvingStrategy:
     def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
                  budget: str | int = "blocked", first_items: int = 16,
                  league_share: float = 0.6) -> None:
-        if budget != "blocked" and not (isinstance(budget, int) and budget >= 0):
-            raise ConfigError(f"halving budget must be 'blocked' or a call count, got {budget!r}")
+        check_budget(self.name, budget)
         if first_items < 1 or not 0 < league_share <= 1:
             raise ConfigError("halving needs first_items >= 1 and 0 < league_share <= 1")
         self.early_decision, self.chunk, self.budget = early_decision, chunk, budget
@@ -61,7 +71,7 @@ class HalvingStrategy:
         pool = check_candidates(candidates)
         random.Random(seed).shuffle(pool)
         cache, start, n = MatchCache(judge), judge.calls, judge.n_items
-        budget = worst_case_calls(len(pool), n) if self.budget == "blocked" else int(self.budget)
+        budget = call_budget(self.budget, len(pool), n)
         target = max(2, league_size(int(budget * self.league_share), n))
         _active, order, matches = screen_rounds(pool, cache, Screening(
             keep=target, limit=start + budget, first_items=self.first_items,

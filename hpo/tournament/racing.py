@@ -32,8 +32,8 @@ import numpy as np
 
 from hpo.errors import ConfigError
 from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
-from hpo.tournament.blocked import check_candidates, worst_case_calls
-from hpo.tournament.halving import Screening, screen_rounds
+from hpo.tournament.blocked import check_candidates
+from hpo.tournament.halving import Screening, call_budget, check_budget, screen_rounds
 from hpo.tournament.match import MatchCache, play_match
 from hpo.tournament.ranking import bradley_terry
 
@@ -46,8 +46,7 @@ class RacingStrategy:
     def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
                  budget: str | int = "blocked", first_items: int = 16, contenders: int = 16,
                  screen_share: float = 0.3, width: int = 2, batch: int = 170) -> None:
-        if budget != "blocked" and not (isinstance(budget, int) and budget >= 0):
-            raise ConfigError(f"racing budget must be 'blocked' or a call count, got {budget!r}")
+        check_budget(self.name, budget)
         if min(first_items, contenders, width, batch) < 1 or not 0 < screen_share <= 1:
             raise ConfigError("racing needs first_items, contenders, width, batch >= 1 "
                               "and 0 < screen_share <= 1")
@@ -58,8 +57,8 @@ class RacingStrategy:
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
         random.Random(seed).shuffle(pool)
-        cache, start, n = MatchCache(judge), judge.calls, judge.n_items
-        budget = worst_case_calls(len(pool), n) if self.budget == "blocked" else int(self.budget)
+        cache, start = MatchCache(judge), judge.calls
+        budget = call_budget(self.budget, len(pool), judge.n_items)
         limit = start + budget
         active, _order, matches = screen_rounds(pool, cache, Screening(
             keep=self.contenders, limit=limit, spend_until=start + budget * self.screen_share,
