@@ -126,7 +126,7 @@ def _hf_rows(source: str, split: Split) -> list[Any]:
 
 
 def write_jsonl(examples: list[Example], path: Path) -> None:
-    """Write examples as JSONL atomically (the controller stages data into the run folder)."""
+    """Write examples as JSONL atomically (the stage-inputs stage writes data into the run folder)."""
     lines = [json.dumps({"id": e.id, "instruction": e.instruction, "input": e.input,
                          "output": e.output, "meta": e.meta}, ensure_ascii=False) for e in examples]
     atomic_write_text(Path(path), "\n".join(lines) + ("\n" if lines else ""))

@@ -31,7 +31,7 @@ def _cfg(model: dict[str, Any] | None = None, **train: Any) -> ExperimentConfig:
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """data/ and base/ as the controller stages them; each test copies this folder."""
+    """data/ and base/ as the stage-inputs stage writes them; each test copies this folder."""
     run_dir = tmp_path_factory.mktemp("staged")
     cfg = _cfg()
     train = load_examples("synthetic", cfg.data, "train")
