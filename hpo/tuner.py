@@ -147,12 +147,16 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     outcome = TrialOutcome()
     by_id = {s.training_id: s for s in specs}
     base = {"cfg": cfg.model_dump(mode="json"), "run_dir": str(run_dir.resolve())}
-    to_spec = opts.spec_from_config or (lambda config: by_id[config["spec_id"]])
+    # The trainable is pickled to the workers: it must not capture the searcher or scheduler.
+    from_config, wrap_report = opts.spec_from_config, opts.wrap_report
+
+    def to_spec(config: dict[str, Any]) -> TrainingSpec:
+        return from_config(config) if from_config else by_id[config["spec_id"]]
 
     def _fn(config: dict[str, Any]) -> None:
         spec = to_spec(config)
         epochs = checkpoints.get(spec.training_id, list(range(1, spec.epochs + 1)))
-        trainable({**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}, opts.wrap_report)
+        trainable({**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}, wrap_report)
 
     tuner = tune.Tuner(
         tune.with_resources(_fn, {"cpu": cfg.resources.cpus_per_trial,
