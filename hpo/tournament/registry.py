@@ -29,3 +29,8 @@ def make_strategy(name: str, **options: Any) -> Strategy:
     except TypeError as exc:
         raise ConfigError(f"bad options for tournament strategy '{name}': {exc}") from exc
     return strategy
+
+
+def max_calls(name: str, n_candidates: int, n_items: int, **options: Any) -> int:
+    """Strategy `name`'s own worst case in judge calls (what `--dry-run` prints)."""
+    return make_strategy(name, **options).max_calls(n_candidates, n_items)
