@@ -97,7 +97,7 @@ def run_model(model: str, labels: list[str], reps: int, items: int, replay: str 
         if (rep + 1) % 10 == 0:
             print(f"  {model}: {rep + 1}/{reps} seeds, {time.perf_counter() - began:.0f} s",
                   file=sys.stderr, flush=True)
-        if (rep + 1) % 50 == 0 and rep + 1 < reps:  # partial tables, for long runs
+        if (rep + 1) % 25 == 0 and rep + 1 < reps:  # partial tables, for long runs
             print_table(f"{model}, first {rep + 1} seeds", cells, sys.stderr)
     return cells
 

@@ -49,40 +49,45 @@ class BeatTheMeanStrategy(BaselineStrategy):
         cap = pac_samples(k, self.eps, self.delta, self.gamma)
         log_term = math.log(k**3 * cap / self.delta)
         active = np.ones(k, dtype=bool)
-        # rec[b, j]: b's item wins / items against j, in duels where b was the chosen arm
+        # rec[b, j]: b's item wins / items against j, in duels where b was the chosen arm;
+        # wins/games: the same summed over the active arms (kept up to date)
         rec_w, rec_n = np.zeros((k, k)), np.zeros((k, k))
+        wins, games = np.zeros(k), np.zeros(k)
         while active.sum() > 1 and not arena.exhausted:
-            games = rec_n[:, active].sum(axis=1)
-            b = int(np.flatnonzero(active)[np.argmin(games[active])])
+            live = np.flatnonzero(active)
+            b = int(live[np.argmin(games[live])])
             if games[b] >= cap:
                 break
-            other = int(rng.choice(np.flatnonzero(active)))
-            self._duel(arena, b, other, rec_w, rec_n)
-            self._eliminate(active, rec_w, rec_n, log_term)
-        games, wins = rec_n[:, active].sum(axis=1), rec_w[:, active].sum(axis=1)
+            other = int(rng.choice(live))
+            dw, dn = self._duel(arena, b, other)
+            rec_w[b, other] += dw
+            rec_n[b, other] += dn
+            wins[b] += dw
+            games[b] += dn
+            worst = self._worst(live, wins, games, log_term)
+            if worst is not None:  # it leaves; every record against it is forgotten
+                active[worst] = False
+                wins -= rec_w[:, worst]
+                games -= rec_n[:, worst]
         rate = np.divide(wins, games, out=np.full(k, 0.5), where=games > 0)
         rate[~active] = -1.0
         return arena.result(self.name, int(np.argmax(rate)), rate)
 
     @staticmethod
-    def _duel(arena: DuelArena, b: int, other: int, rec_w: np.ndarray, rec_n: np.ndarray) -> None:
-        if other == b:  # a self-duel: a draw on `chunk` items, no judge call
-            rec_w[b, b] += arena.chunk / 2
-            rec_n[b, b] += arena.chunk
-            return
+    def _duel(arena: DuelArena, b: int, other: int) -> tuple[float, float]:
+        """b's item wins and items in one duel with `other` (a self-duel is a draw, no call)."""
+        if other == b:
+            return arena.chunk / 2, float(arena.chunk)
         before_w, before_n = arena.wins[b, other], arena.n[b, other]
         arena.duel(b, other)
-        rec_w[b, other] += arena.wins[b, other] - before_w
-        rec_n[b, other] += arena.n[b, other] - before_n
+        return arena.wins[b, other] - before_w, arena.n[b, other] - before_n
 
-    def _eliminate(self, active: np.ndarray, rec_w: np.ndarray, rec_n: np.ndarray,
-                   log_term: float) -> None:
-        """Drop the lowest-rate arm once the confidence intervals separate (step 3)."""
-        live = np.flatnonzero(active)
-        games = rec_n[np.ix_(live, live)].sum(axis=1)
-        if games.min() <= 0:
-            return
-        rate = rec_w[np.ix_(live, live)].sum(axis=1) / games
-        c = 3 * self.gamma**2 * math.sqrt(log_term / games.min())
-        if rate.min() + c <= rate.max() - c:
-            active[live[np.argmin(rate)]] = False  # its records drop out with the mask
+    def _worst(self, live: np.ndarray, wins: np.ndarray, games: np.ndarray,
+               log_term: float) -> int | None:
+        """The lowest-rate arm once the confidence intervals separate (step 3), else None."""
+        n_min = games[live].min()
+        if n_min <= 0:
+            return None
+        rate = wins[live] / games[live]
+        c = 3 * self.gamma**2 * math.sqrt(log_term / n_min)
+        return int(live[np.argmin(rate)]) if rate.min() + c <= rate.max() - c else None

@@ -55,16 +55,17 @@ class DuelArena:
         outcomes = self.judge.judge(self.ids[lo], self.ids[hi], items)
         self.cursor[lo, hi] += len(items)
         self.spent += 2 * len(items)
-        for v in outcomes:
-            self._record(lo, hi, v)
+        self._record(lo, hi, outcomes)
         return True
 
-    def _record(self, lo: int, hi: int, v: int | None) -> None:
-        slot = {A_WINS: 0, B_WINS: 1, TIE: 2, None: 3}[v]
-        self.counts[lo, hi, slot] += 1
-        share = {A_WINS: 1.0, B_WINS: 0.0}.get(v, 0.5)  # type: ignore[arg-type]
+    def _record(self, lo: int, hi: int, outcomes: Sequence[int | None]) -> None:
+        v = np.array([9 if x is None else x for x in outcomes])
+        tally = [int(np.sum(v == A_WINS)), int(np.sum(v == B_WINS)), int(np.sum(v == TIE)),
+                 int(np.sum(v == 9))]
+        self.counts[lo, hi] += tally
+        share = tally[0] + 0.5 * (tally[2] + tally[3])  # a tie or invalid item: half each
         self.wins[lo, hi] += share
-        self.wins[hi, lo] += 1 - share
+        self.wins[hi, lo] += len(v) - share
 
     def means(self) -> np.ndarray:
         """Empirical P(i beats j) per item; 1/2 where the pair never met."""
