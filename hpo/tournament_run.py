@@ -32,7 +32,11 @@ def run_tournament(cfg: ExperimentConfig, rd: RunDir, store: AnswerStore, feed: 
     from hpo.tournament.match import play_match
 
     pairwise = build_pairwise(cfg.judge, backend, rd / "verdicts.sqlite")
-    judge = ForfeitJudge(AnswerMatchJudge(LiveAnswers(store, feed), val, pairwise), feed)
+    from hpo.tournament.confidence import ItemLog, winner_confidence_set  # issue 14
+
+    # ItemLog keeps every real item judgment (forfeits excluded) for the confidence set
+    log = ItemLog(AnswerMatchJudge(LiveAnswers(store, feed), val, pairwise))
+    judge = ForfeitJudge(log, feed)
     strategy = make_strategy(cfg)
     say(f"tournament '{cfg.tournament.strategy}' over {len(candidates)} candidates"
         f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
@@ -40,11 +44,14 @@ def run_tournament(cfg: ExperimentConfig, rd: RunDir, store: AnswerStore, feed: 
     if not feed.wait(result.winner):
         raise TrialsFailedError("no candidate produced answers: every training failed (see report of each trial in the run folder)")
     say(f"tournament winner {result.winner} after {result.calls} judge calls")
+    confidence = winner_confidence_set(log.observations(), candidates, result.winner,
+                                       judge.n_items, seed=cfg.tournament.seed)  # issue 14
     baseline = None
     if baseline_id and feed.wait(baseline_id):
         baseline = play_match(result.winner, baseline_id, judge, early_decision=False, stage="baseline")
         say(f"winner vs baseline: {baseline.wins} win / {baseline.losses} lose / {baseline.ties} tie")
     stats = pairwise.stats_dict() if hasattr(pairwise, "stats_dict") else {}
     return {"result": result, "baseline": baseline, "forfeits": judge.forfeits,
+            "confidence": confidence.to_dict(),
             "judge_stats": {**stats, "calls": pairwise.calls,
                             "cache_hits": getattr(pairwise, "cache_hits", 0)}}

@@ -78,7 +78,8 @@ def winner_confidence_set(observations: Sequence[tuple[str, str, int, int]],
     if method not in ("bradley_terry", "copeland"):
         raise ValueError(f"method must be 'bradley_terry' or 'copeland', got {method!r}")
     index = {c: k for k, c in enumerate(candidates)}
-    obs = np.array([(index[a], index[b], i, v) for a, b, i, v in observations], dtype=np.int64)
+    obs = np.array([(index[a], index[b], i, v) for a, b, i, v in observations
+                    if a in index and b in index], dtype=np.int64)  # e.g. a baseline match
     obs = obs.reshape(-1, 4)
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n_items, np.full(n_items, 1 / n_items), size=replicates)

@@ -47,3 +47,15 @@ def test_item_log_feeds_a_real_strategy() -> None:
     assert len(log.observations()) <= 28 * 40 and log.calls == result.calls
     conf = winner_confidence_set(log.observations(), table.ids, result.winner, 40)
     assert conf.members[0] == result.winner
+
+
+def test_terminal_report_says_plainly_when_the_set_is_not_a_singleton() -> None:
+    from hpo.report import confidence_lines
+
+    obs = pair("x", "y", N // 2) + pair("x", "z", 50) + pair("y", "z", 50)
+    shared = winner_confidence_set(obs, ["x", "y", "z"], "x", N).to_dict()
+    text = "\n".join(confidence_lines(shared))
+    assert "NOT CLEARLY BEST: 1 other candidate(s)" in text and "y" in text and "z" not in text
+    alone = winner_confidence_set(pair("x", "y", 55), ["x", "y"], "x", N).to_dict()
+    assert "clearly best at 95%" in "\n".join(confidence_lines(alone))
+    assert confidence_lines(None) == []
