@@ -34,7 +34,12 @@ from typing import TextIO
 import numpy as np
 
 from hpo.tournament.lower_bound import lower_bound_calls
-from hpo.tournament.noise import PANDALM_7B, correlated_table, independent_table, paper_like_qualities
+from hpo.tournament.noise import (
+    PANDALM_7B,
+    correlated_table,
+    independent_table,
+    paper_like_qualities,
+)
 from hpo.tournament.registry import make_strategy
 from hpo.tournament.verdict_table import TableJudge, VerdictTable
 

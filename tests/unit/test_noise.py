@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks.judge_params_pandalm import human_labels, measure
-from hpo.tournament.noise import (GPT35, PANDALM_7B, JudgeParams, correlated_table,
-                                  fit_judge_params, independent_table, paper_like_qualities)
-from hpo.tournament.verdict_table import TableJudge, VerdictTable
+from hpo.tournament.answers_judge import AnswerMatchJudge
+from hpo.tournament.noise import (
+    GPT35,
+    PANDALM_7B,
+    JudgeParams,
+    correlated_table,
+    fit_judge_params,
+    independent_table,
+    paper_like_qualities,
+)
+from hpo.tournament.registry import make_strategy
+from hpo.tournament.verdict_table import TableJudge, VerdictTable, build_table
+from hpo.types import Example
+from judge.types import ComparisonItem
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pandalm"
 
@@ -72,3 +84,29 @@ def test_table_judge_counts_first_asks_and_round_trips(tmp_path: Path) -> None:
     table.save(tmp_path / "t.npz")
     again = VerdictTable.load(tmp_path / "t.npz")
     assert again.ids == table.ids and np.array_equal(again.outcome, table.outcome)
+
+
+class LongerWins:
+    """A stand-in pairwise judge: the longer answer wins, equal lengths tie (2 calls/item)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def compare(self, items: Sequence[ComparisonItem]) -> list[int | None]:
+        self.calls += 2 * len(items)
+        return [(len(i.answer_a) > len(i.answer_b)) - (len(i.answer_a) < len(i.answer_b))
+                for i in items]
+
+
+def test_replay_table_from_stored_answers(tmp_path: Path) -> None:
+    """build_table over answers (the real-run path, with a stand-in judge), cached, replayed."""
+    val = [Example(id=str(i), instruction=f"q{i}", input="", output="") for i in range(6)]
+    answers = {f"m{k}": ["x" * (k + (i % 2)) for i in range(6)] for k in range(5)}
+    pairwise = LongerWins()
+    table = build_table(AnswerMatchJudge(answers, val, pairwise), sorted(answers))
+    assert pairwise.calls == 10 * 6 * 2 and table.true_best == "m4"
+    table.save(tmp_path / "replay.npz")
+    replayed = VerdictTable.load(tmp_path / "replay.npz")
+    judge = TableJudge(replayed)
+    result = make_strategy("blocked").run(replayed.ids, judge, seed=0)
+    assert result.winner == "m4" and judge.calls == result.calls > 0
