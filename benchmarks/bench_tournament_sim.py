@@ -78,8 +78,9 @@ def tables(model: str, reps: int, items: int, replay: str | None) -> Iterator[tu
         for rep in range(reps):
             yield rep, table
         return
-    make: Callable[..., VerdictTable] = {"independent": independent_table,
-                                         "correlated": correlated_table}[model]
+    makers: dict[str, Callable[..., VerdictTable]] = {"independent": independent_table,
+                                                      "correlated": correlated_table}
+    make = makers[model]
     for rep in range(reps):
         yield rep, make(paper_like_qualities(np.random.default_rng(rep)), items, PANDALM_7B, rep)
 

@@ -32,7 +32,7 @@ def human_labels(testset: list[dict]) -> dict[int, int]:
 def measure(labels: dict[int, int], verdicts: dict[int, object]) -> tuple[JudgeParams, dict[str, float]]:
     """Fit on items with a strict human label; also report raw agreement figures."""
     counts = np.zeros((2, 3))
-    raw = Counter()
+    raw: Counter[str] = Counter()
     for idx, label in labels.items():
         v = VERDICT.get(verdicts.get(idx))  # type: ignore[arg-type]
         raw["invalid" if v is None else "valid"] += 1
