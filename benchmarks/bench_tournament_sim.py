@@ -1,25 +1,47 @@
-"""Benchmark: tournament strategies on a simulated judge (calls used and P(pick true best)).
+"""Benchmark: our tournament strategies against outside dueling-bandit baselines, per noise model.
 
-Setup like the PandaLM paper: 80 candidates = 16 trainings x 5 epoch checkpoints, with
-qualities correlated within a training (a training effect plus an epoch curve that peaks at a
-training-specific epoch), judged on 170 validation items in both orders (strict policy), by a
-judge that is right 85% of the time per order and says "response 1" 10% of the time.
-Noise level = the item-level temperature: P(a's answer better on an item) =
-sigmoid((q_a - q_b) / temperature).
+Setup like the PandaLM paper: 80 candidates = 16 trainings x 5 epoch checkpoints (qualities
+correlated within a training), 170 validation items, every item judged in both orders (strict
+policy). The single-order judge is PandaLM-7B as measured on PandaLM's human-annotated test set
+(`benchmarks/judge_params_pandalm.py`: accuracy 0.778, tie rate 0.085, position bias 0.008).
+Noise models (`hpo.tournament.noise`), one table each:
 
-Run: python benchmarks/bench_tournament_sim.py [--reps 100] [--items 170]
-P(best) standard error = sqrt(p(1-p)/reps): about 0.05 at 100 reps.
+* independent: every pair's item outcomes drawn independently (the old simulator);
+* correlated: fixed answers per candidate and item, judge errors tied to answers and repeated
+  wherever the same pair meets on the same item again;
+* replay: a dense verdict table from a real run (`--replay TABLE.npz`, built by
+  `benchmarks/build_verdict_table.py`); the true best is the Bradley-Terry best of the table.
+
+Every strategy gets the same judge model and the same budget, blocked's worst case
+((N-1) x items x 2 calls); the baselines (RUCB, DTS, Beat-the-Mean) keep their own stopping
+rules. Rows: mean judge calls, P(true best) +- its standard error, mean regret (latent quality
+lost; BT strength lost in a replay), and calls as a multiple of the gap-based lower bound
+(`hpo.tournament.lower_bound`, constant 1, delta 0.05), averaged over seeds.
+
+Run: python benchmarks/bench_tournament_sim.py [--reps 200] [--models independent correlated]
+     [--replay table.npz]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
 
 import numpy as np
 
+from hpo.tournament.lower_bound import lower_bound_calls
+from hpo.tournament.noise import (
+    PANDALM_7B,
+    correlated_table,
+    independent_table,
+    paper_like_qualities,
+)
 from hpo.tournament.registry import make_strategy
-from hpo.tournament.simulate import SimulatedJudge
+from hpo.tournament.verdict_table import TableJudge, VerdictTable
 
 STRATEGY_SETUPS = {  # label -> (registry name, options)
     "blocked (paper)": ("blocked", {"early_decision": False}),
@@ -28,51 +50,94 @@ STRATEGY_SETUPS = {  # label -> (registry name, options)
     "playoff": ("playoff", {}),
     "halving": ("halving", {}),
     "racing": ("racing", {}),
+    "RUCB [Zoghi+14]": ("rucb", {}),
+    "DTS [Wu&Liu16]": ("dts", {}),
+    "Beat-the-Mean [Yue&Joachims11]": ("beat_the_mean", {}),
 }
 
 
-def paper_like_qualities(rng: np.random.Generator, trainings: int = 16, epochs: int = 5) -> np.ndarray:
-    """Latent qualities: training effect + concave epoch curve + small checkpoint noise."""
-    effect = rng.normal(0.0, 1.0, trainings)
-    peak = rng.integers(2, epochs + 1, trainings)
-    ep = np.arange(1, epochs + 1)
-    curve = -0.15 * (ep[None, :] - peak[:, None]) ** 2
-    return (effect[:, None] + curve + rng.normal(0.0, 0.05, (trainings, epochs))).ravel()
+@dataclass
+class Cell:
+    calls: list[int] = field(default_factory=list)
+    hits: list[bool] = field(default_factory=list)
+    regret: list[float] = field(default_factory=list)
+    multiple: list[float] = field(default_factory=list)
+
+    def row(self, label: str) -> str:
+        p = float(np.mean(self.hits))
+        se = float(np.sqrt(p * (1 - p) / len(self.hits)))
+        return (f"| {label} | {np.mean(self.calls):,.0f} | {p:.3f} ± {se:.3f} | "
+                f"{np.mean(self.regret):.3f} | {np.mean(self.multiple):.2f} |")
 
 
-def run_cell(label: str, temperature: float, reps: int, items: int) -> tuple[float, float]:
-    """(mean calls, P(winner is the true best)) over `reps` seeded repetitions."""
-    name, options = STRATEGY_SETUPS[label]
-    strategy = make_strategy(name, **options)
-    calls, hits = [], 0
+def tables(model: str, reps: int, items: int, replay: str | None) -> Iterator[tuple[int, VerdictTable]]:
+    """(strategy seed, table) per repetition."""
+    if model == "replay":
+        assert replay is not None
+        table = VerdictTable.load(replay)
+        for rep in range(reps):
+            yield rep, table
+        return
+    makers: dict[str, Callable[..., VerdictTable]] = {"independent": independent_table,
+                                                      "correlated": correlated_table}
+    make = makers[model]
     for rep in range(reps):
-        qualities = paper_like_qualities(np.random.default_rng(rep))
-        judge = SimulatedJudge(qualities.tolist(), items, accuracy=0.85, position_bias=0.1, seed=rep,
-                               temperature=temperature)
-        result = strategy.run(judge.ids, judge, seed=rep)
-        calls.append(result.calls)
-        hits += result.winner == judge.true_best
-    return float(np.mean(calls)), hits / reps
+        yield rep, make(paper_like_qualities(np.random.default_rng(rep)), items, PANDALM_7B, rep)
+
+
+def run_model(model: str, labels: list[str], reps: int, items: int, replay: str | None) -> dict[str, Cell]:
+    cells = {label: Cell() for label in labels}
+    strategies = {label: make_strategy(STRATEGY_SETUPS[label][0], **STRATEGY_SETUPS[label][1])
+                  for label in labels}
+    began = time.perf_counter()
+    for rep, table in tables(model, reps, items, replay):
+        bound = lower_bound_calls(table)
+        for label, strategy in strategies.items():
+            judge = TableJudge(table)
+            result = strategy.run(table.ids, judge, seed=rep)
+            cell = cells[label]
+            cell.calls.append(result.calls)
+            cell.hits.append(result.winner == table.true_best)
+            cell.regret.append(table.regret(result.winner))
+            cell.multiple.append(result.calls / bound)
+        if (rep + 1) % 10 == 0:
+            print(f"  {model}: {rep + 1}/{reps} seeds, {time.perf_counter() - began:.0f} s",
+                  file=sys.stderr, flush=True)
+        if (rep + 1) % 25 == 0 and rep + 1 < reps:  # partial tables, for long runs
+            print_table(f"{model}, first {rep + 1} seeds", cells, sys.stderr)
+    return cells
+
+
+def print_table(title: str, cells: dict[str, Cell], out: TextIO = sys.stdout) -> None:
+    print(f"\n### {title}\n", file=out)
+    print("| strategy | mean judge calls | P(true best) ± se | mean regret | calls / lower bound |",
+          file=out)
+    print("|---|---|---|---|---|", file=out)
+    for label, cell in cells.items():
+        print(cell.row(label), file=out)
+    out.flush()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--items", type=int, default=170)
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.1, 1.0, 2.0, 3.0, 5.0])
+    parser.add_argument("--models", nargs="+", default=["independent", "correlated", "replay"],
+                        choices=["independent", "correlated", "replay"])
+    parser.add_argument("--replay", help="dense verdict table (.npz) for the replay model")
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGY_SETUPS),
+                        choices=list(STRATEGY_SETUPS), metavar="LABEL")
     args = parser.parse_args()
     began = time.perf_counter()
-    labels = list(STRATEGY_SETUPS)
-    print(f"80 candidates, {args.items} items, {args.reps} reps; cells: mean calls / P(best)")
-    print("| temperature | " + " | ".join(labels) + " | halving / racing vs blocked P(best) |")
-    print("|---" * (len(labels) + 2) + "|")
-    for temp in args.temperatures:
-        cells = {label: run_cell(label, temp, args.reps, args.items) for label in labels}
-        base = cells["blocked (paper)"][1]
-        ratios = [cells[k][1] / base if base else float("inf") for k in ("halving", "racing")]
-        row = " | ".join(f"{c:.0f} / {p:.2f}" for c, p in cells.values())
-        print(f"| {temp:g} | {row} | {ratios[0]:.2f} / {ratios[1]:.2f} |")
-    print(f"total {time.perf_counter() - began:.1f} s")
+    for model in args.models:
+        if model == "replay" and not args.replay:
+            print("\n### replay\n\nno verdict table given (--replay TABLE.npz); build one with "
+                  "benchmarks/build_verdict_table.py from a real run judged by the trained judge")
+            continue
+        cells = run_model(model, args.strategies, args.reps, args.items, args.replay)
+        print_table(f"{model} ({args.reps} seeds, {args.items} items, judge PandaLM-7B as measured)",
+                    cells)
+    print(f"\ntotal {time.perf_counter() - began:.0f} s")
 
 
 if __name__ == "__main__":

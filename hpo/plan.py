@@ -44,7 +44,9 @@ class Plan:
         n = len(self.candidates)
         epochs = sum(t.epochs for t in self.trainings)
         gens = (n + (1 if self.baseline else 0)) * n_items
-        worst = (n - 1) * n_items * 2 + (n_items * 2 if self.baseline else 0)
+        from hpo.tournament.registry import max_calls  # issue 14: each strategy's own bound
+
+        worst = max_calls(strategy, n, n_items) + (n_items * 2 if self.baseline else 0)
         lines = [
             f"trainings        {len(self.trainings)} ({len(self.space.trainings)} grid"
             f"{' + 1 baseline' if self.baseline else ''}), {epochs} epochs in all",

@@ -32,6 +32,7 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
         out.append(f"true exact-match accuracy {truth['winner_exact_match']:.3f}, true rank "
                    f"{truth['winner_true_rank']} of {truth['n_ranked']}, regret {truth['regret']:.3f}"
                    f" (best: {truth['best_candidate']} at {truth['best_exact_match']:.3f})")
+    out += confidence_lines(report.get("winner_confidence_set"))  # issue 14
     if base:
         out += ["", "== Winner vs Alpaca-default baseline (Table 5 style) ==",
                 table(["winner", "baseline", "win", "lose", "tie", "invalid"],
@@ -53,6 +54,20 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
         out += ["", f"== Missing candidates ({len(report['missing'])}): partial result ==",
                 table(["candidate", "why"], sorted(report["missing"].items()))]
     return "\n".join(out)
+
+
+def confidence_lines(conf: dict[str, Any] | None) -> list[str]:
+    """The winner's 95% confidence set; says plainly when the winner is not clearly best."""
+    if not conf:
+        return []
+    level = f"{conf['level']:.0%}"
+    if len(conf["members"]) == 1:
+        return [f"confidence: the winner is clearly best at {level} (bootstrap over validation items)"]
+    others = [c for c in conf["members"] if c != conf["winner"]]
+    return [f"NOT CLEARLY BEST: {len(others)} other candidate(s) are not distinguishable from the "
+            f"winner at {level} (bootstrap over validation items, {conf['method']}):",
+            table(["candidate", "scores >= winner in"],
+                  [[c, f"{conf['not_worse_share'][c]:.0%} of resamples"] for c in others])]
 
 
 def load_report(target: str, run_root: str = "runs") -> dict[str, Any]:

@@ -65,13 +65,16 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
                    say: Callable[[str], None]) -> dict[str, Any]:
     """The strategy over `entrants`' candidates, then its winner against the baseline."""
     from hpo.tournament.answers_judge import AnswerMatchJudge
+    from hpo.tournament.confidence import ItemLog, winner_confidence_set
     from hpo.tournament.match import play_match
 
     feed, plan = entrants.feed, entrants.plan
     candidates = [c.candidate_id for c in plan.candidates]
     baseline_id = plan.baseline.candidate_id if plan.baseline else None
     pairwise = build_pairwise(cfg.judge, ws.backend, ws.rd / "verdicts.sqlite")
-    judge = ForfeitJudge(AnswerMatchJudge(LiveAnswers(ws.store, feed), val, pairwise), feed)
+    # ItemLog keeps every real item judgment (forfeits excluded) for the winner's confidence set
+    log = ItemLog(AnswerMatchJudge(LiveAnswers(ws.store, feed), val, pairwise))
+    judge = ForfeitJudge(log, feed)
     strategy = make_strategy(cfg)
     say(f"tournament '{cfg.tournament.strategy}' over {len(candidates)} candidates"
         f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
@@ -79,11 +82,14 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
     if not feed.wait(result.winner):
         raise TrialsFailedError("no candidate produced answers: every training failed (see report of each trial in the run folder)")
     say(f"tournament winner {result.winner} after {result.calls} judge calls")
+    confidence = winner_confidence_set(log.observations(), candidates, result.winner,
+                                       judge.n_items, seed=cfg.tournament.seed)
     baseline = None
     if baseline_id and feed.wait(baseline_id):
         baseline = play_match(result.winner, baseline_id, judge, early_decision=False, stage="baseline")
         say(f"winner vs baseline: {baseline.wins} win / {baseline.losses} lose / {baseline.ties} tie")
     stats = pairwise.stats_dict() if hasattr(pairwise, "stats_dict") else {}
     return {"result": result, "baseline": baseline, "forfeits": judge.forfeits,
+            "confidence": confidence.to_dict(),
             "judge_stats": {**stats, "calls": pairwise.calls,
                             "cache_hits": getattr(pairwise, "cache_hits", 0)}}

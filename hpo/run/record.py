@@ -68,8 +68,13 @@ def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], pl
         metrics.update({k: v for k, v in report["truth"].items() if isinstance(v, (int, float))})
     if report["baseline"]:
         metrics.update({f"baseline_{k}": report["baseline"][k] for k in ("win", "lose", "tie")})
+    conf = report.get("winner_confidence_set")
+    if conf:
+        metrics["winner_confidence_set_size"] = len(conf["members"])
     tracker.log_metrics(run_id, metrics)
     tags = {"hpo.winner": w["candidate_id"], "hpo.status": "partial" if report["missing"] else "complete"}
+    if conf:
+        tags["hpo.winner_confidence_set"] = ", ".join(conf["members"])[:4000]
     if report["missing"]:
         tags["hpo.missing"] = ", ".join(sorted(report["missing"]))[:4000]
     tracker.set_tags(run_id, tags)

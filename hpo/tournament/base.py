@@ -68,3 +68,8 @@ class Strategy(Protocol):
     name: str
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult: ...
+
+    # issue 14: each strategy declares its own worst case, for `--dry-run` and the benchmark.
+    def max_calls(self, n_candidates: int, n_items: int) -> int:
+        """Most single-order judge calls a run can spend (no early decision, no store hits)."""
+        ...

@@ -80,6 +80,10 @@ class BlockedStrategy:
             raise ConfigError(f"blocks must be >= 1, got {blocks}")
         self.blocks, self.early_decision, self.chunk = blocks, early_decision, chunk
 
+    def max_calls(self, n_candidates: int, n_items: int) -> int:
+        """N - 1 matches x all items x 2 orders."""
+        return worst_case_calls(n_candidates, n_items)
+
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
         random.Random(seed).shuffle(pool)

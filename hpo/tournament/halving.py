@@ -67,6 +67,10 @@ class HalvingStrategy:
         self.early_decision, self.chunk, self.budget = early_decision, chunk, budget
         self.first_items, self.league_share = first_items, league_share
 
+    def max_calls(self, n_candidates: int, n_items: int) -> int:  # issue 14
+        """The budget: every match is cut or skipped to fit it."""
+        return worst_case_calls(n_candidates, n_items) if self.budget == "blocked" else int(self.budget)
+
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
         random.Random(seed).shuffle(pool)

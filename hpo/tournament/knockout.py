@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 
 from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
-from hpo.tournament.blocked import check_candidates
+from hpo.tournament.blocked import check_candidates, worst_case_calls
 from hpo.tournament.match import play_match
 
 
@@ -33,6 +33,10 @@ class KnockoutStrategy:
 
     def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8) -> None:
         self.early_decision, self.chunk = early_decision, chunk
+
+    def max_calls(self, n_candidates: int, n_items: int) -> int:
+        """N - 1 matches x all items x 2 orders."""
+        return worst_case_calls(n_candidates, n_items)
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)

@@ -40,6 +40,10 @@ class PlayoffStrategy:
         self.early_decision, self.chunk = early_decision, chunk
         self.budget, self.max_finalists = budget, max_finalists
 
+    def max_calls(self, n_candidates: int, n_items: int) -> int:
+        """The budget: every stage checks its worst case against it."""
+        return self.budget_calls(n_candidates, n_items)
+
     def budget_calls(self, n_candidates: int, n_items: int) -> int:
         """The call budget; an int below blocked's worst case is rejected, because the
         blocked first stage alone may spend that much."""

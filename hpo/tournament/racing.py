@@ -54,6 +54,10 @@ class RacingStrategy:
         self.first_items, self.contenders, self.screen_share = first_items, contenders, screen_share
         self.width, self.batch = width, batch
 
+    def max_calls(self, n_candidates: int, n_items: int) -> int:  # issue 14
+        """The budget: every match is cut or skipped to fit it."""
+        return worst_case_calls(n_candidates, n_items) if self.budget == "blocked" else int(self.budget)
+
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
         random.Random(seed).shuffle(pool)

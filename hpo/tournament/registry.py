@@ -17,6 +17,10 @@ STRATEGIES = Registry(
         "playoff": "hpo.tournament.playoff:PlayoffStrategy",
         "halving": "hpo.tournament.halving:HalvingStrategy",
         "racing": "hpo.tournament.racing:RacingStrategy",
+        # outside baselines (issue 14): dueling-bandit algorithms on the same judge budget
+        "rucb": "hpo.tournament.rucb:RUCBStrategy",
+        "dts": "hpo.tournament.dts:DTSStrategy",
+        "beat_the_mean": "hpo.tournament.beat_the_mean:BeatTheMeanStrategy",
     },
 )
 
@@ -29,3 +33,8 @@ def make_strategy(name: str, **options: Any) -> Strategy:
     except TypeError as exc:
         raise ConfigError(f"bad options for tournament strategy '{name}': {exc}") from exc
     return strategy
+
+
+def max_calls(name: str, n_candidates: int, n_items: int, **options: Any) -> int:
+    """Strategy `name`'s own worst case in judge calls (what `--dry-run` prints)."""
+    return make_strategy(name, **options).max_calls(n_candidates, n_items)

@@ -25,6 +25,10 @@ class RoundRobinStrategy:
     def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8) -> None:
         self.early_decision, self.chunk = early_decision, chunk
 
+    def max_calls(self, n_candidates: int, n_items: int) -> int:
+        """N(N-1)/2 matches x all items x 2 orders."""
+        return n_candidates * (n_candidates - 1) // 2 * n_items * 2
+
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
         random.Random(seed).shuffle(pool)

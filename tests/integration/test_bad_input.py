@@ -7,6 +7,7 @@ case asserts that the run root does not exist afterwards.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from pathlib import Path
@@ -126,3 +127,18 @@ def test_blocks_beyond_candidates_is_clamped(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "candidates       4" in proc.stdout
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("strategy", ["blocked", "round_robin"])
+def test_dry_run_prints_each_strategys_own_bound(tmp_path: Path, strategy: str) -> None:
+    """--dry-run's judge-call bound is the strategy's own (issue 14), plus the baseline match."""
+    (tmp_path / "grid.yaml").write_text(SMALL_GRID)
+    (tmp_path / "base.yaml").write_text(SMALL_BASELINE)
+    proc = hpo_cli(*base_args(tmp_path), "--set", f"tournament.strategy={strategy}", "--dry-run",
+                   timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r"\((\d+) validation items per candidate\)", proc.stdout)
+    assert found, proc.stdout
+    items = int(found.group(1))
+    matches = {"blocked": 3, "round_robin": 6}[strategy]  # 4 candidates
+    assert f"at most {matches * items * 2 + items * 2} for '{strategy}'" in proc.stdout

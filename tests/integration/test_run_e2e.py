@@ -27,6 +27,9 @@ def test_run_end_to_end_reads_back_from_mlflow(tmp_path: Path, small_space: tupl
     assert all(0.0 <= c["exact_match"] <= 1.0 for c in report["candidates"])
     assert (run_dir / "plots" / "win_rounds.png").stat().st_size > 1000
     assert "== Winner" in proc.stdout
+    conf = report["winner_confidence_set"]  # issue 14
+    assert conf["members"][0] == report["winner"]["candidate_id"] and set(conf["members"]) <= ids
+    assert ("NOT CLEARLY BEST" in proc.stdout) == (len(conf["members"]) > 1)
 
     from mlflow.tracking import MlflowClient
 
@@ -39,6 +42,8 @@ def test_run_end_to_end_reads_back_from_mlflow(tmp_path: Path, small_space: tupl
     parent = parents[0]
     assert parent.data.tags["hpo.winner"] == report["winner"]["candidate_id"]
     assert parent.data.params["winner.optimizer"] == "adamw"
+    assert parent.data.tags["hpo.winner_confidence_set"] == ", ".join(conf["members"])
+    assert parent.data.metrics["winner_confidence_set_size"] == len(conf["members"])
     history = client.get_metric_history(children[0].info.run_id, "exact_match")
     assert sorted(m.step for m in history) in ([1, 2], [1])
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
