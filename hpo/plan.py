@@ -40,13 +40,12 @@ class Plan:
             out[self.baseline.training_id] = [self.baseline.epoch]
         return out
 
-    def summary(self, n_items: int, strategy: str) -> str:
+    def summary(self, n_items: int, strategy: str, strategy_calls: int) -> str:
+        """The plan in a few lines; `strategy_calls` is the strategy's own judge-call bound."""
         n = len(self.candidates)
         epochs = sum(t.epochs for t in self.trainings)
         gens = (n + (1 if self.baseline else 0)) * n_items
-        from hpo.tournament.registry import max_calls  # issue 14: each strategy's own bound
-
-        worst = max_calls(strategy, n, n_items) + (n_items * 2 if self.baseline else 0)
+        worst = strategy_calls + (n_items * 2 if self.baseline else 0)
         lines = [
             f"trainings        {len(self.trainings)} ({len(self.space.trainings)} grid"
             f"{' + 1 baseline' if self.baseline else ''}), {epochs} epochs in all",

@@ -29,7 +29,7 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
     cfg, resumed = resume_target(cfg, opts)
     inputs = plan_run(cfg)  # 1. plan: everything checked, nothing written
     if opts.dry_run:
-        print(inputs.plan.summary(len(inputs.val), cfg.tournament.strategy))
+        print(dry_run_summary(cfg, inputs))
         return 0
     ws = stage_inputs(cfg, inputs, opts, resumed)  # 2. run folder, data, base model, judge
     feed = feed_from_disk(ws.store, planned_ids(inputs.plan))
@@ -59,3 +59,12 @@ def train_and_judge(cfg: ExperimentConfig, ws: Workspace, inputs: Inputs,
     except BaseException:
         ws.rd.update_state(status="interrupted")
         raise
+
+
+def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:
+    """The plan, with the configured strategy's own worst-case judge-call bound."""
+    from hpo.tournament.registry import max_calls
+
+    n_items, strategy = len(inputs.val), cfg.tournament.strategy
+    bound = max_calls(strategy, len(inputs.plan.candidates), n_items)
+    return inputs.plan.summary(n_items, strategy, bound)

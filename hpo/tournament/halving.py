@@ -69,7 +69,7 @@ class HalvingStrategy:
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:  # issue 14
         """The budget: every match is cut or skipped to fit it."""
-        return worst_case_calls(n_candidates, n_items) if self.budget == "blocked" else int(self.budget)
+        return call_budget(self.budget, n_candidates, n_items)
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
