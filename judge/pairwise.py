@@ -7,10 +7,11 @@ backend for a judgment the store already holds.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from judge.policy import PositionStats, combine, validate_policy
+from judge.policy import PositionStats, combine_judgments, validate_policy
 from judge.store import VerdictStore
 from judge.types import ComparisonItem, JudgeBackend, JudgeRequest, Judgment, Verdict
 
@@ -27,32 +28,59 @@ class PairwiseJudge:
 
     Attributes: `calls` single-order judgments requested from the backend (store hits
     excluded, retries included), `cache_hits` judgments served by the store, `invalid`
-    items whose outcome is None, `stats` position-bias counts over every judged item.
+    items whose outcome is None, `stats` position-bias counts over every judged item;
+    when `compare` is told which candidates play (`pair=(a, b)`): `pair_stats` per pair
+    (conflict rate), `by_candidate` per candidate ("invalid" items it took part in,
+    "truncated" answers of its that were cut to fit the judge's context).
+    A store is bound to the backend's identity (VerdictStore.bind): another judge's store is
+    refused with one line.
     """
 
     def __init__(self, backend: JudgeBackend, store: VerdictStore | None = None,
-                 policy: str = "strict", invalid_retries: int = 1, persist_every: int = 64) -> None:
+                 policy: str = "strict", invalid_retries: int = 1, persist_every: int = 64,
+                 tie_band: float = 0.0) -> None:
         self.backend = backend
         self.persist_every = max(1, int(persist_every))  # bounds what a kill can lose
         self.store = store
-        self.policy = validate_policy(policy)
+        if store is not None:
+            store.bind(backend.identity)
+        self.policy, self.tie_band = validate_policy(policy), float(tie_band)
+        self.pair_stats: dict[tuple[str, str], PositionStats] = {}
+        self.by_candidate: dict[str, Counter[str]] = {}
         self.invalid_retries = max(0, int(invalid_retries))
         self.calls = 0
         self.cache_hits = 0
         self.invalid = 0
         self.stats = PositionStats()
 
-    def compare(self, items: Sequence[ComparisonItem]) -> list[int | None]:
-        """Per item: +1 A better, -1 B better, 0 tie, None invalid (after retries)."""
+    def compare(self, items: Sequence[ComparisonItem], pair: tuple[str, str] | None = None) -> list[int | None]:
+        """Per item: +1 A better, -1 B better, 0 tie, None invalid (after retries).
+
+        `pair` names the candidates (A, B), for the per-pair and per-candidate counts."""
         requests = [req for item in items for req in both_orders(item)]
         judgments = self.judge_requests(requests)
         outcomes: list[int | None] = []
         for i in range(len(items)):
-            v_ab, v_ba = judgments[2 * i].verdict, judgments[2 * i + 1].verdict
-            self.stats.add_pair(v_ab, v_ba)
-            outcomes.append(combine(v_ab, v_ba, self.policy))
+            j_ab, j_ba = judgments[2 * i], judgments[2 * i + 1]
+            self.stats.add_pair(j_ab.verdict, j_ba.verdict)
+            outcomes.append(combine_judgments(j_ab, j_ba, self.policy, self.tie_band))
+            if pair is not None:
+                self._count(pair, j_ab, j_ba, outcomes[-1] is None)
         self.invalid += sum(o is None for o in outcomes)
         return outcomes
+
+    def _count(self, pair: tuple[str, str], j_ab: Judgment, j_ba: Judgment, invalid: bool) -> None:
+        """Per-pair conflicts and per-candidate invalid items and truncated answers."""
+        a, b = pair
+        self.pair_stats.setdefault((a, b), PositionStats()).add_pair(j_ab.verdict, j_ba.verdict)
+        count_a = self.by_candidate.setdefault(a, Counter())
+        count_b = self.by_candidate.setdefault(b, Counter())
+        if invalid:
+            count_a["invalid"] += 1
+            count_b["invalid"] += 1
+        # In order AB candidate A is response 1; in order BA it is response 2.
+        count_a["truncated"] += ("1" in j_ab.truncated) + ("2" in j_ba.truncated)
+        count_b["truncated"] += ("2" in j_ab.truncated) + ("1" in j_ba.truncated)
 
     def judge_requests(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
         """Single-order judgments for `requests`: store first, then one batched backend call.
@@ -105,5 +133,10 @@ class PairwiseJudge:
 
     def stats_dict(self) -> dict[str, Any]:
         """Counters for logging/tracking, flat and JSON-friendly."""
+        per_candidate = {c: {"invalid": n["invalid"], "truncated": n["truncated"]}
+                         for c, n in sorted(self.by_candidate.items())}
+        pairs = {f"{a} vs {b}": round(s.conflict_rate(), 4) for (a, b), s in sorted(self.pair_stats.items())}
         return {"calls": self.calls, "cache_hits": self.cache_hits, "invalid_items": self.invalid,
-                "policy": self.policy, **{f"verdicts_{k}": v for k, v in self.stats.as_dict().items()}}
+                "policy": self.policy, "conflict_rate": round(self.stats.conflict_rate(), 4),
+                **{f"verdicts_{k}": v for k, v in self.stats.as_dict().items()},
+                "per_candidate": per_candidate, "pair_conflict_rate": pairs}
