@@ -132,7 +132,7 @@ class VLLMJudge:
         served = [m.get("id") for m in _json(models).get("data", [])] if models.status_code == 200 else []
         if served and self.model not in served:
             raise ConfigError(f"judge server {where} does not serve model '{self.model}' (serves: {', '.join(map(str, served))})")
-        card = next((m for m in _json(models).get("data", []) if m.get("id") == self.model), {})
+        card: dict[str, Any] = next((m for m in _json(models).get("data", []) if m.get("id") == self.model), {})
         if card.get("root"):  # which weights the name points at, so the store never mixes two
             self.identity = f"vllm:{self.model}:{self._tag}:w={card['root']}"
 
