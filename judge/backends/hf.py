@@ -140,20 +140,22 @@ class HFJudge:
         if self._closed:
             raise ConfigError("hf judge is closed")
         fitted = [self._fit(r) for r in requests]
-        encoded = [self.tokenizer(prompt_of(f[0]))["input_ids"] if f else [] for f in fitted]
-        todo = sorted((i for i, f in enumerate(fitted) if f), key=lambda i: len(encoded[i]))
-        out: list[Judgment] = [Judgment(Verdict.INVALID, raw="prompt over the judge's context even with empty responses")] * len(requests)
+        todo = sorted((i for i, f in enumerate(fitted) if f), key=lambda i: len(fitted[i][0]))  # type: ignore[index]
+        out = [Judgment(Verdict.INVALID, raw="prompt over the judge's context even with empty responses")] * len(requests)
         run = self._logprobs if self.mode == "logprobs" else self._generate
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
-            for i, judgment in zip(chunk, run([encoded[i] for i in chunk]), strict=True):
-                out[i] = replace(judgment, truncated=fitted[i][1]) if fitted[i] else judgment  # type: ignore[index]
+            for i, judgment in zip(chunk, run([fitted[i][0] for i in chunk]), strict=True):  # type: ignore[index]
+                out[i] = replace(judgment, truncated=fitted[i][1]) if fitted[i][1] else judgment  # type: ignore[index]
         return out
 
-    def _fit(self, request: JudgeRequest) -> tuple[JudgeRequest, str] | None:
-        if self.budget is None:
-            return request, ""
-        return fit_request(request, lambda text: len(self.tokenizer(text)["input_ids"]), self.budget)
+    def _fit(self, request: JudgeRequest) -> tuple[list[int], str] | None:
+        """Token ids of the request's prompt, fitted to the context (judge.fit) if needed."""
+        ids = self.tokenizer(prompt_of(request))["input_ids"]
+        if self.budget is None or len(ids) <= self.budget:
+            return ids, ""
+        fitted = fit_request(request, lambda text: len(self.tokenizer(text)["input_ids"]), self.budget)
+        return None if fitted is None else (self.tokenizer(prompt_of(fitted[0]))["input_ids"], fitted[1])
 
     def _batch(self, batch_ids: list[list[int]]) -> Any:
         batch = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, return_tensors="pt")
