@@ -60,3 +60,10 @@ def decoding_tag(mode: str, max_tokens: int, tie_band: float = 0.0) -> str:
     if mode == "faithful":
         return f"faithful:beams=4:rep=1.2:early:max={max_tokens}"
     return f"{mode}:greedy:max={max_tokens}"
+
+
+def prompt_budget(context: int, mode: str, max_tokens: int) -> int:
+    """Tokens a prompt may use in a `context`-token window: the context minus the room kept
+    for new tokens, at most a quarter of the context (the verdict is the first token; a long
+    reason may hit the context limit, a prompt is never cut to nothing for it)."""
+    return context - (0 if mode == "logprobs" else min(max_tokens, context // 4))

@@ -24,7 +24,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
 from hpo.errors import ConfigError
-from judge.backends import FAITHFUL, check_mode, check_tie_band, decoding_tag, max_tokens_for
+from judge.backends import (
+    FAITHFUL,
+    check_mode,
+    check_tie_band,
+    decoding_tag,
+    max_tokens_for,
+    prompt_budget,
+)
 from judge.fit import fit_request, prompt_of
 from judge.parse import parse_judgment, verdict_from_probs
 from judge.types import JudgeRequest, Judgment, Verdict
@@ -126,7 +133,7 @@ class HFJudge:
         self._stop = StoppingCriteriaList([_StopOnTokens(newline_token_ids(self.tokenizer))]) if mode == "verdict" else None
         self._verdict_ids = first_token_ids(self.tokenizer) if mode == "logprobs" else []
         context = max_context or int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
-        self.budget = context - (0 if mode == "logprobs" else self.max_new_tokens) if context else None
+        self.budget = prompt_budget(context, mode, self.max_new_tokens) if context else None
         weights = getattr(self.model.config, "_commit_hash", None) or weights_fingerprint(str(Path(source) / (gguf or "")))
         self.identity = (f"hf:{model}{'/' + gguf if gguf and gguf_file else ''}:"
                          f"{decoding_tag(mode, self.max_new_tokens, self.tie_band)}:w={weights}")

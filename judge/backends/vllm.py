@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from hpo.errors import ConfigError, JudgeUnavailableError
-from judge.backends import check_mode, check_tie_band, decoding_tag, max_tokens_for
+from judge.backends import check_mode, check_tie_band, decoding_tag, max_tokens_for, prompt_budget
 from judge.fit import fit_request, prompt_of
 from judge.parse import parse_judgment, verdict_from_probs
 from judge.types import JudgeRequest, Judgment, Verdict
@@ -209,8 +209,9 @@ class VLLMJudge:
                 fitted = self._fit(request)
                 if fitted is None:
                     return Judgment(Verdict.INVALID, raw=f"prompt over the context and cannot be fitted: {exc}")
-                payload = {**payload, "prompt": prompt_of(fitted[0])}
-                cut = fitted[1] or "12"
+                (fit_req, fit_cut), room = fitted
+                payload = {**payload, "prompt": prompt_of(fit_req), "max_tokens": min(self._max_tokens, room)}
+                cut = fit_cut or "12"
             except _Retry as exc:
                 failures += 1
                 failing_since = failing_since or now
@@ -266,12 +267,17 @@ class VLLMJudge:
         # the server reports the sampled token's logprob rounded like the others: same number, same token
         return Judgment(verdict_from_probs((p1, p2, pt), top * (1 - 1e-6), self.tie_band), raw=raw, probs=(p1, p2, pt))
 
-    def _fit(self, request: JudgeRequest) -> tuple[JudgeRequest, str] | None:
-        """The declared over-context policy (judge.fit), counting tokens with /tokenize."""
+    def _fit(self, request: JudgeRequest) -> tuple[tuple[JudgeRequest, str], int] | None:
+        """The declared over-context policy (judge.fit), counting tokens with /tokenize:
+        (fitted request, cut positions) and the new tokens that still fit after it."""
         try:
             context = int(self._call("/tokenize", {"prompt": ""})["max_model_len"])
-            budget = context - self._max_tokens
-            return fit_request(request, lambda text: int(self._call("/tokenize", {"prompt": text})["count"]), budget)
+
+            def count(text: str) -> int:
+                return int(self._call("/tokenize", {"prompt": text})["count"])
+
+            fitted = fit_request(request, count, prompt_budget(context, self.mode, self._max_tokens))
+            return None if fitted is None else (fitted, max(1, context - count(prompt_of(fitted[0]))))
         except (KeyError, TypeError, ValueError, httpx.HTTPError):
             return None
 
