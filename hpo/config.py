@@ -118,6 +118,7 @@ class TournamentConfig(_Strict):
     blocks: int = Field(4, gt=0)
     seed: int = 0
     early_decision: bool = True
+    pipeline: bool = False  # play independent matches (blocked: the blocks) at once
     overlap: bool = True  # judge while other trials still train
 
 

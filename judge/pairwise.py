@@ -7,11 +7,13 @@ backend for a judgment the store already holds.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from judge.policy import PositionStats, combine_judgments, validate_policy
+from judge.prompt import as_text
 from judge.store import VerdictStore
 from judge.types import ComparisonItem, JudgeBackend, JudgeRequest, Judgment, Verdict
 
@@ -21,6 +23,12 @@ def both_orders(item: ComparisonItem) -> tuple[JudgeRequest, JudgeRequest]:
     ab = JudgeRequest(item.instruction, item.input, item.answer_a, item.answer_b)
     ba = JudgeRequest(item.instruction, item.input, item.answer_b, item.answer_a)
     return ab, ba
+
+
+def prefix_key(request: JudgeRequest) -> tuple[str, str, str]:
+    """What the prompts of two requests share when they share this key: the prompt up to and
+    including response 1."""
+    return (as_text(request.instruction), as_text(request.input), as_text(request.response1))
 
 
 class PairwiseJudge:
@@ -47,6 +55,7 @@ class PairwiseJudge:
         self.policy, self.tie_band = validate_policy(policy), float(tie_band)
         self.pair_stats: dict[tuple[str, str], PositionStats] = {}
         self.by_candidate: dict[str, Counter[str]] = {}
+        self._count_lock = threading.Lock()
         self.invalid_retries = max(0, int(invalid_retries))
         self.calls = 0
         self.cache_hits = 0
@@ -62,11 +71,13 @@ class PairwiseJudge:
         outcomes: list[int | None] = []
         for i in range(len(items)):
             j_ab, j_ba = judgments[2 * i], judgments[2 * i + 1]
-            self.stats.add_pair(j_ab.verdict, j_ba.verdict)
             outcomes.append(combine_judgments(j_ab, j_ba, self.policy, self.tie_band))
-            if pair is not None:
-                self._count(pair, j_ab, j_ba, outcomes[-1] is None)
-        self.invalid += sum(o is None for o in outcomes)
+            with self._count_lock:  # matches may be played concurrently (pipelined tournament)
+                self.stats.add_pair(j_ab.verdict, j_ba.verdict)
+                if pair is not None:
+                    self._count(pair, j_ab, j_ba, outcomes[-1] is None)
+        with self._count_lock:
+            self.invalid += sum(o is None for o in outcomes)
         return outcomes
 
     def _count(self, pair: tuple[str, str], j_ab: Judgment, j_ba: Judgment, invalid: bool) -> None:
@@ -90,8 +101,11 @@ class PairwiseJudge:
         """
         unique = list(dict.fromkeys(requests))
         known = self._lookup(unique)
-        misses = [r for r in unique if r not in known]
-        self.cache_hits += len(unique) - len(misses)
+        # Requests sharing a prompt prefix (instruction, input, response 1) go out together,
+        # so a server's prefix cache (vLLM automatic prefix caching) hits.
+        misses = sorted((r for r in unique if r not in known), key=prefix_key)
+        with self._count_lock:
+            self.cache_hits += len(unique) - len(misses)
         for start in range(0, len(misses), self.persist_every):
             known.update(self._judge_new(misses[start:start + self.persist_every]))
         return [known[r] for r in requests]
@@ -124,7 +138,8 @@ class PairwiseJudge:
         if len(judgments) != len(requests):
             raise RuntimeError(f"judge backend {self.backend.identity!r} returned "
                                f"{len(judgments)} judgments for {len(requests)} requests")
-        self.calls += len(requests)
+        with self._count_lock:
+            self.calls += len(requests)
         return dict(zip(requests, judgments, strict=True))
 
     def _persist(self, requests: list[JudgeRequest], results: dict[JudgeRequest, Judgment]) -> None:
