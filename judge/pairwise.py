@@ -56,6 +56,8 @@ class PairwiseJudge:
         self.pair_stats: dict[tuple[str, str], PositionStats] = {}
         self.by_candidate: dict[str, Counter[str]] = {}
         self._count_lock = threading.Lock()
+        self._inflight: dict[JudgeRequest, threading.Event] = {}
+        self._finished: dict[JudgeRequest, Judgment] = {}
         self.invalid_retries = max(0, int(invalid_retries))
         self.calls = 0
         self.cache_hits = 0
@@ -96,19 +98,50 @@ class PairwiseJudge:
     def judge_requests(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
         """Single-order judgments for `requests`: store first, then one batched backend call.
 
-        Identical requests are judged once. Every new judgment is in the store before it is
-        returned; an invalid one is stored only after its retries are exhausted.
+        Identical requests are judged once, also across threads (a pipelined tournament):
+        a request another thread is already judging is waited for, not asked again. Every
+        new judgment is in the store before it is returned; an invalid one is stored only
+        after its retries are exhausted.
         """
         unique = list(dict.fromkeys(requests))
         known = self._lookup(unique)
         # Requests sharing a prompt prefix (instruction, input, response 1) go out together,
         # so a server's prefix cache (vLLM automatic prefix caching) hits.
-        misses = sorted((r for r in unique if r not in known), key=prefix_key)
+        mine, theirs = self._claim(sorted((r for r in unique if r not in known), key=prefix_key))
         with self._count_lock:
-            self.cache_hits += len(unique) - len(misses)
-        for start in range(0, len(misses), self.persist_every):
-            known.update(self._judge_new(misses[start:start + self.persist_every]))
+            self.cache_hits += len(unique) - len(mine)
+        try:
+            for start in range(0, len(mine), self.persist_every):
+                known.update(self._judge_new(mine[start:start + self.persist_every]))
+        finally:
+            self._release(mine, known)
+        for request, event in theirs:
+            event.wait()
+            done = self._finished.get(request)
+            known[request] = done if done is not None else self.judge_requests([request])[0]
         return [known[r] for r in requests]
+
+    def _claim(self, misses: list[JudgeRequest]) -> tuple[list[JudgeRequest], list[tuple[JudgeRequest, threading.Event]]]:
+        """Split misses into those this thread judges and those in flight in another thread."""
+        mine, theirs = [], []
+        with self._count_lock:
+            for request in misses:
+                if request in self._inflight:
+                    theirs.append((request, self._inflight[request]))
+                else:
+                    self._inflight[request] = threading.Event()
+                    mine.append(request)
+        return mine, theirs
+
+    def _release(self, mine: list[JudgeRequest], known: dict[JudgeRequest, Judgment]) -> None:
+        """Publish this thread's results (None if it failed) and wake the waiting threads."""
+        with self._count_lock:
+            for request in mine:
+                if request in known:
+                    self._finished[request] = known[request]
+                self._inflight.pop(request).set()
+            if len(self._finished) > 100_000:  # waiters read it at once; keep it bounded
+                self._finished.clear()
 
     def _lookup(self, requests: list[JudgeRequest]) -> dict[JudgeRequest, Judgment]:
         if self.store is None or not requests:

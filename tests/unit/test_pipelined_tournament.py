@@ -61,3 +61,37 @@ def test_play_independent_keeps_order_and_raises() -> None:
 
     with pytest.raises(ValueError, match="bad block"):
         play_independent([lambda: 1, boom], pipeline=True)
+
+
+class SlowBackend:
+    identity = "slow"
+
+    def __init__(self) -> None:
+        self.asked: list[object] = []
+
+    def judge(self, requests: Sequence[object]) -> list[object]:
+        from judge.types import Judgment, Verdict
+
+        self.asked += list(requests)
+        time.sleep(0.05)
+        return [Judgment(Verdict.RESPONSE1) for _ in requests]
+
+    def close(self) -> None:
+        pass
+
+
+def test_concurrent_compares_judge_each_request_once(tmp_path: object) -> None:
+    from judge.pairwise import PairwiseJudge
+    from judge.types import ComparisonItem
+
+    backend = SlowBackend()
+    pairwise = PairwiseJudge(backend)  # type: ignore[arg-type]
+    items = [ComparisonItem(f"q{i}", "", "x", "y") for i in range(6)]
+    outcomes: list[list[int | None]] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(pairwise.compare(items))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(backend.asked) == 12 and len(set(backend.asked)) == 12  # 6 items x 2 orders, once
+    assert pairwise.calls == 12 and outcomes == [[0] * 6] * 4
