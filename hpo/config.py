@@ -105,8 +105,9 @@ class JudgeConfig(_Strict):
     backend: str = "reference"
     model: str | None = None
     url: str = "http://127.0.0.1:8000"
-    policy: Literal["strict", "lenient"] = "strict"
-    mode: Literal["verdict", "full"] = "verdict"
+    policy: Literal["strict", "lenient", "soft"] = "strict"
+    mode: Literal["verdict", "full", "logprobs", "faithful"] = "verdict"
+    tie_band: float = Field(0.0, ge=0, lt=1)  # logprobs/soft: |P(1) - P(2)| <= band is a Tie
     concurrency: int = Field(16, gt=0)
     timeout_s: float = Field(60, gt=0)
     max_retries: int = Field(5, ge=0)
@@ -122,6 +123,7 @@ class TournamentConfig(_Strict):
     blocks: int = Field(4, gt=0)
     seed: int = 0
     early_decision: bool = True
+    pipeline: bool = False  # play independent matches (blocked: the blocks) at once
     overlap: bool = True  # judge while other trials still train
 
 

@@ -24,9 +24,9 @@ def backend_kwargs(cfg: JudgeConfig, validation: Sequence[Example]) -> dict[str,
     if cfg.backend == "vllm":
         return {"model": cfg.model, "url": cfg.url, "mode": cfg.mode, "concurrency": cfg.concurrency,
                 "timeout_s": cfg.timeout_s, "max_retries": cfg.max_retries,
-                "deadline_s": cfg.deadline_s, "api_key_env": cfg.api_key_env}
+                "deadline_s": cfg.deadline_s, "api_key_env": cfg.api_key_env, "tie_band": cfg.tie_band}
     if cfg.backend == "hf":
-        return {"model": cfg.model, "mode": cfg.mode, "batch_size": cfg.batch_size}
+        return {"model": cfg.model, "mode": cfg.mode, "batch_size": cfg.batch_size, "tie_band": cfg.tie_band}
     return {}
 
 
@@ -54,4 +54,4 @@ def build_pairwise(cfg: JudgeConfig, backend: Any, store_path: Path) -> Any:
     from judge.store import VerdictStore
 
     return PairwiseJudge(backend, VerdictStore(store_path), policy=cfg.policy,
-                         invalid_retries=cfg.invalid_retries)
+                         invalid_retries=cfg.invalid_retries, tie_band=cfg.tie_band)

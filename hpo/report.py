@@ -50,6 +50,13 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
             table(["stage", "a", "b", "win", "lose", "tie", "items", "winner"],
                   [[m["stage"], m["a"], m["b"], m["wins"], m["losses"], m["ties"],
                     f"{m['items_judged']}/{m['items_total']}", m["winner"]] for m in shown])]
+    errors = {c: n for c, n in report.get("judge_stats", {}).get("per_candidate", {}).items()
+              if n.get("invalid") or n.get("truncated")}
+    if errors:
+        out += ["", "== Judge errors per candidate (invalid items count for neither side; "
+                    "truncated answers were cut to fit the judge's context) ==",
+                table(["candidate", "invalid items", "truncated answers"],
+                      [[c, n.get("invalid", 0), n.get("truncated", 0)] for c, n in sorted(errors.items())])]
     if report["missing"]:
         out += ["", f"== Missing candidates ({len(report['missing'])}): partial result ==",
                 table(["candidate", "why"], sorted(report["missing"].items()))]

@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--url", help="judge server URL, for --backend vllm")
     ev.add_argument("--store", type=Path, help="verdict store (sqlite) to reuse judgments")
     ev.add_argument("--policy", default="strict", choices=POLICIES, help="tie policy for --both-orders")
+    ev.add_argument("--mode", help="judge mode for --backend hf/vllm: verdict, full, logprobs, faithful")
+    ev.add_argument("--tie-band", type=float, help="logprobs/soft: a |P(1) - P(2)| this close is a Tie")
     ev.add_argument("--both-orders", action="store_true", help="judge swapped order too")
     ev.add_argument("--invalid-as-tie", action="store_true",
                     help="count invalid verdicts as ties (reproduces PandaLM's compute_metrics.py)")
@@ -47,7 +49,8 @@ def _existing(path: Path, what: str) -> Path:
 
 
 def _evaluate_backend(args: argparse.Namespace, testset: list[dict[str, Any]]) -> EvalResult:
-    kwargs = {k: v for k, v in (("model", args.model), ("url", args.url)) if v is not None}
+    given = (("model", args.model), ("url", args.url), ("mode", args.mode), ("tie_band", args.tie_band))
+    kwargs = {k: v for k, v in given if v is not None}
     factory = BACKENDS.load(args.backend)
     try:
         backend = factory(**kwargs)
@@ -55,7 +58,7 @@ def _evaluate_backend(args: argparse.Namespace, testset: list[dict[str, Any]]) -
         raise ConfigError(f"judge backend '{args.backend}' cannot be built from {kwargs}: {exc}") from exc
     store = VerdictStore(args.store) if args.store else None
     try:
-        judge = PairwiseJudge(backend, store, policy=args.policy)
+        judge = PairwiseJudge(backend, store, policy=args.policy, tie_band=args.tie_band or 0.0)
         result = evaluate_judge(testset, judge, args.both_orders, args.invalid_as_tie)
         result.extra.update(judge=backend.identity, calls=judge.calls, cache_hits=judge.cache_hits)
         return result

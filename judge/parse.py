@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from judge.prompt import strip_special_tokens
-from judge.types import Judgment, Verdict
+from judge.types import Judgment, Probs, Verdict
 
 _REASON = re.compile(r"### Reason:(.*?)(?=### Reference:|\Z)", re.DOTALL)
 _REFERENCE = re.compile(r"### Reference:(.*)", re.DOTALL)
@@ -27,6 +27,30 @@ def parse_verdict(first_line: str) -> Verdict:
     if line.lower() == "tie":
         return Verdict.TIE
     return Verdict.INVALID
+
+
+def verdict_from_probs(probs: Probs, top: float, tie_band: float = 0.0) -> Verdict:
+    """The logprobs-mode verdict rule (docs/judge.md, "Verdicts from first-token probabilities").
+
+    `probs` = (P("1"), P("2"), P(first token of "Tie")) from the full-vocabulary softmax at the
+    first generated position; `top` = the largest probability over the whole vocabulary.
+    1. max(probs) < top (greedy decoding would start with another token), or all three are
+       zero -> INVALID: a judge that does not answer in PandaLM's format never looks decisive;
+    2. renormalise over the three, q = p / sum(p); |q1 - q2| <= tie_band -> Tie (a close call);
+    3. otherwise the argmax of (q1, q2, qTie); an exact draw for the maximum is a Tie.
+    With tie_band = 0 this is exactly the first token greedy decoding emits, so `logprobs`
+    and `verdict` agree whenever "1", "2" and "Tie" are single tokens.
+    """
+    total = sum(probs)
+    if not total > 0 or max(probs) < top:
+        return Verdict.INVALID
+    q1, q2, qt = (p / total for p in probs)
+    if abs(q1 - q2) <= tie_band:
+        return Verdict.TIE
+    best = max(q1, q2, qt)
+    if qt == best:
+        return Verdict.TIE
+    return Verdict.RESPONSE1 if q1 == best else Verdict.RESPONSE2
 
 
 def _section(pattern: re.Pattern[str], text: str) -> str:

@@ -3,6 +3,12 @@
 Every single-order judgment is committed here before anyone uses it, so a killed run
 resumes without paying for a judgment twice. The key hashes the judge identity and the
 request; the order is part of the request (which answer is response1).
+
+A store belongs to one judge: the first PairwiseJudge to use it binds its identity (which
+names backend, model, decoding and weights), and a judge with another identity is refused
+with one line, so a resumed run can never mix verdicts of two judges. Stores written before
+these columns existed open as they are: the missing columns are added (NULL for old rows)
+and the binding is made on first use; their old rows stay readable for audit.
 """
 
 from __future__ import annotations
@@ -29,9 +35,18 @@ CREATE TABLE IF NOT EXISTS verdicts (
   verdict TEXT NOT NULL, raw TEXT NOT NULL, reason TEXT NOT NULL,
   reference TEXT NOT NULL, created REAL NOT NULL)
 """
+_META = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+# Added after the first release: (column, type), NULL in older rows.
+_EXTRA = (("p1", "REAL"), ("p2", "REAL"), ("ptie", "REAL"), ("truncated", "TEXT"))
 _CHUNK = 500  # keys per SELECT, well under sqlite's bound-variable limit
 COLUMNS = ("key", "identity", "instruction", "input", "response1", "response2",
-           "verdict", "raw", "reason", "reference", "created")
+           "verdict", "raw", "reason", "reference", "created", "p1", "p2", "ptie", "truncated")
+
+
+class StoreIdentityError(StorageError):
+    """The store holds another judge's verdicts: bad input (exit 2), nothing is written."""
+
+    exit_code = 2
 
 
 def request_key(identity: str, request: JudgeRequest) -> str:
@@ -59,6 +74,11 @@ class VerdictStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SCHEMA)
+            self._db.execute(_META)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
+            for name, kind in _EXTRA:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE verdicts ADD COLUMN {name} {kind}")
         except OSError as exc:
             raise storage_error(self.path, exc) from exc
         except sqlite3.Error as exc:
@@ -79,6 +99,24 @@ class VerdictStore:
             except sqlite3.Error as exc:
                 raise _sqlite_error(self.path, exc) from exc
 
+    def bind(self, identity: str) -> None:
+        """Make this the store of judge `identity`; StoreIdentityError if it is another's."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE name='judge'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('judge', ?)", (identity,))
+                return
+        if row[0] != identity:
+            raise StoreIdentityError(
+                f"verdict store {self.path} holds verdicts of judge '{row[0]}', not of this judge "
+                f"'{identity}'; use another store (a new run folder) or the same judge settings")
+
+    def bound_identity(self) -> str | None:
+        """The judge this store belongs to, None if none is bound yet (a new or an old store)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name='judge'").fetchone()
+        return None if row is None else str(row[0])
+
     def get_many(self, identity: str, requests: Sequence[JudgeRequest]) -> list[Judgment | None]:
         """Stored judgments for `requests`, in order; None where not stored yet."""
         keys = [request_key(identity, r) for r in requests]
@@ -88,10 +126,11 @@ class VerdictStore:
                 chunk = keys[start:start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, verdict, raw, reason, reference FROM verdicts WHERE key IN ({marks})",
-                    chunk)
-                for key, verdict, raw, reason, ref in rows:
-                    found[key] = Judgment(Verdict(verdict), raw, reason, ref)
+                    f"SELECT key, verdict, raw, reason, reference, p1, p2, ptie, truncated "
+                    f"FROM verdicts WHERE key IN ({marks})", chunk)
+                for key, verdict, raw, reason, ref, p1, p2, pt, cut in rows:
+                    probs = None if p1 is None else (float(p1), float(p2), float(pt))
+                    found[key] = Judgment(Verdict(verdict), raw, reason, ref, probs, cut or "")
         return [found.get(k) for k in keys]
 
     def put_many(self, identity: str, requests: Sequence[JudgeRequest],
@@ -102,9 +141,11 @@ class VerdictStore:
         now = time.time()
         rows = [(request_key(identity, r), identity, as_text(r.instruction), as_text(r.input),
                  as_text(r.response1), as_text(r.response2), j.verdict.value, j.raw, j.reason,
-                 j.reference, now) for r, j in zip(requests, judgments, strict=True)]
+                 j.reference, now, *(j.probs or (None, None, None)), j.truncated)
+                for r, j in zip(requests, judgments, strict=True)]
         with self._transaction() as db:
-            db.executemany(f"INSERT OR REPLACE INTO verdicts VALUES ({','.join('?' * 11)})", rows)
+            db.executemany(f"INSERT OR REPLACE INTO verdicts ({', '.join(COLUMNS)}) "
+                           f"VALUES ({','.join('?' * len(COLUMNS))})", rows)
 
     def count(self, identity: str | None = None) -> int:
         """Number of stored judgments, of one judge or of all."""

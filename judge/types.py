@@ -27,14 +27,25 @@ class JudgeRequest:
     response2: str
 
 
+# First-token probabilities of "1", "2" and the first token of "Tie" (logprobs mode).
+Probs = tuple[float, float, float]
+
+
 @dataclass(frozen=True)
 class Judgment:
-    """The judge's answer to one JudgeRequest, with its raw text for audit."""
+    """The judge's answer to one JudgeRequest, with its raw text for audit.
+
+    `probs` holds P("1"), P("2"), P(first token of "Tie") when the backend read them
+    (logprobs mode), else None. `truncated` names the response positions ("1", "2", "12")
+    that were cut to fit the judge's context, "" when the prompt fit as given.
+    """
 
     verdict: Verdict
     raw: str = ""
     reason: str = ""
     reference: str = ""
+    probs: Probs | None = None
+    truncated: str = ""
 
 
 @runtime_checkable

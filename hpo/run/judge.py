@@ -56,7 +56,8 @@ def accepted_kwargs(factory: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 def make_strategy(cfg: ExperimentConfig) -> Any:
     from hpo.tournament.registry import STRATEGIES, make_strategy
 
-    kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision}
+    kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision,
+              "pipeline": cfg.tournament.pipeline}
     options = accepted_kwargs(STRATEGIES.load(cfg.tournament.strategy), kwargs)
     return make_strategy(cfg.tournament.strategy, **options)
 

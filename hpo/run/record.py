@@ -68,6 +68,8 @@ def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], pl
         metrics.update({k: v for k, v in report["truth"].items() if isinstance(v, (int, float))})
     if report["baseline"]:
         metrics.update({f"baseline_{k}": report["baseline"][k] for k in ("win", "lose", "tie")})
+    for cid, counts in report["judge_stats"].get("per_candidate", {}).items():  # judge errors
+        metrics.update({f"judge_{kind}.{cid}": n for kind, n in counts.items()})
     conf = report.get("winner_confidence_set")
     if conf:
         metrics["winner_confidence_set_size"] = len(conf["members"])

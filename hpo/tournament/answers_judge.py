@@ -22,7 +22,7 @@ class Pairwise(Protocol):
 
     calls: int
 
-    def compare(self, items: Sequence[ComparisonItem]) -> list[int | None]: ...
+    def compare(self, items: Sequence[ComparisonItem], pair: tuple[str, str] | None = None) -> list[int | None]: ...
 
 
 class AnswerMatchJudge:
@@ -55,7 +55,7 @@ class AnswerMatchJudge:
     def judge(self, a: str, b: str, items: Sequence[int]) -> list[ItemOutcome]:
         if not items:
             return []
-        outcomes = self.pairwise.compare(self.items_for(a, b, items))
+        outcomes = self.pairwise.compare(self.items_for(a, b, items), pair=(a, b))
         if len(outcomes) != len(items):
             raise RuntimeError(f"pairwise judge returned {len(outcomes)} outcomes for {len(items)} items")
         return list(outcomes)

@@ -5,9 +5,10 @@ A strategy sees candidate ids and a `MatchJudge`; it never sees answers, models 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 # Per-instruction outcome of a both-orders comparison, from the first candidate's view.
 A_WINS, B_WINS, TIE = 1, -1, 0
@@ -73,3 +74,19 @@ class Strategy(Protocol):
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """Most single-order judge calls a run can spend (no early decision, no store hits)."""
         ...
+
+T = TypeVar("T")
+
+
+def play_independent(tasks: Sequence[Callable[[], T]], pipeline: bool) -> list[T]:
+    """Results of `tasks` in order. A strategy passes groups of matches that do not depend on
+    each other (the blocks of `blocked`); with `pipeline` they run at once, each in a thread,
+    so the judge backend sees all their requests together and keeps `judge.concurrency` of
+    them in flight; without it, one after another. Each task plays its own matches in its own
+    order, so winners (and early decisions) are the same either way. With `pipeline` the
+    `calls` of matches played at the same time overlap; the tournament total stays exact."""
+    if not pipeline or len(tasks) < 2:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="match") as pool:
+        futures = [pool.submit(task) for task in tasks]
+        return [f.result() for f in futures]

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import partial
 from typing import TypeVar
 
 from hpo.errors import ConfigError
-from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
+from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult, play_independent
 from hpo.tournament.match import play_match
 
 T = TypeVar("T")
@@ -75,10 +76,12 @@ class BlockedStrategy:
 
     name = "blocked"
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8) -> None:
+    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
+                 pipeline: bool = False) -> None:
         if blocks < 1:
             raise ConfigError(f"blocks must be >= 1, got {blocks}")
         self.blocks, self.early_decision, self.chunk = blocks, early_decision, chunk
+        self.pipeline = pipeline  # play the blocks (independent until the final) at once
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """N - 1 matches x all items x 2 orders."""
@@ -89,10 +92,10 @@ class BlockedStrategy:
         random.Random(seed).shuffle(pool)
         calls_before = judge.calls
         matches: list[MatchRecord] = []
+        blocks = [partial(sequential, block, judge, f"block {k}", early_decision=self.early_decision,
+                          chunk=self.chunk) for k, block in enumerate(split_blocks(pool, self.blocks), start=1)]
         block_winners = []
-        for k, block in enumerate(split_blocks(pool, self.blocks), start=1):
-            best, recs = sequential(block, judge, f"block {k}",
-                                    early_decision=self.early_decision, chunk=self.chunk)
+        for best, recs in play_independent(blocks, self.pipeline):
             block_winners.append(best)
             matches += recs
         winner, recs = sequential(block_winners, judge, "final",

@@ -1,26 +1,40 @@
-"""Judge backend: in-process transformers generation (no server).
+"""Judge backend: in-process transformers (no server).
 
-Batched greedy decoding with LEFT padding (so every row's next token sits at the same
-position), requests sorted by prompt length to waste little compute on padding, and in
-verdict mode a few new tokens that stop at the first newline: PandaLM writes its verdict
-("1", "2" or "Tie") on the first line, so reason and reference are only generated in
-`full` mode. Loads a local directory, a hub id (from the local cache), or a GGUF file.
+Batches with LEFT padding (so every row's next token sits at the same position), requests
+sorted by prompt length to waste little compute on padding. Modes:
+- `logprobs`: ONE forward pass, no `generate`: the first-token probabilities of "1", "2" and
+  the first token of "Tie" decide the verdict (judge.parse.verdict_from_probs);
+- `verdict`: greedy, a few new tokens, stopping at the first newline (PandaLM writes its
+  verdict on the first line); `full`: greedy up to 512 tokens (reason and reference too);
+- `faithful`: PandaLM's reference decoding (4 beams, early stopping, repetition penalty 1.2,
+  512 new tokens), batched instead of one sample at a time.
+A prompt longer than the context is fitted by judge.fit (both responses cut equally).
+Loads a local directory, a hub id (from the local cache), or a GGUF file.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
-from judge.backends import check_mode, max_tokens_for
+from judge.backends import (
+    FAITHFUL,
+    check_mode,
+    check_tie_band,
+    decoding_tag,
+    max_tokens_for,
+    prompt_budget,
+)
 from judge.errors import ConfigError
-from judge.parse import parse_judgment
-from judge.prompt import build_prompt
-from judge.types import JudgeRequest, Judgment
+from judge.fit import fit_request, prompt_of
+from judge.parse import parse_judgment, verdict_from_probs
+from judge.types import JudgeRequest, Judgment, Verdict
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -50,6 +64,38 @@ def split_gguf(model: str, gguf_file: str | None) -> tuple[str, str | None]:
     return model, gguf_file
 
 
+def first_token_ids(tokenizer: Any, words: Sequence[str] = ("1", "2", "Tie")) -> list[int]:
+    """Id of the first token of each word when it follows the prompt's "### Evaluation:\n"."""
+    anchor = "### Evaluation:\n"
+    base = tokenizer(anchor, add_special_tokens=False)["input_ids"]
+    ids = []
+    for word in words:
+        full = tokenizer(anchor + word, add_special_tokens=False)["input_ids"]
+        if full[: len(base)] != base or len(full) == len(base):
+            raise ConfigError(f"hf judge: cannot find the first token of '{word}' after the prompt")
+        ids.append(int(full[len(base)]))
+    return ids
+
+
+def weights_fingerprint(source: str) -> str:
+    """12 hex digits identifying the weights: the hub commit, or for a local folder the sha256
+    of every weight file's name, size, first and last MiB (cheap even for 7B checkpoints)."""
+    path = Path(source)
+    files = sorted(p for p in ([path] if path.is_file() else path.glob("*"))
+                   if p.suffix in (".safetensors", ".bin", ".gguf", ".pt")) if path.exists() else []
+    if not files:
+        return "unknown"
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.name}:{size}".encode())
+        with file.open("rb") as handle:
+            digest.update(handle.read(1 << 20))
+            handle.seek(max(0, size - (1 << 20)))
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:12]
+
+
 class HFJudge:
     """Judges requests with a local causal LM through `generate`; see module docstring."""
 
@@ -63,6 +109,8 @@ class HFJudge:
         dtype: str = "float32",
         trust_remote_code: bool = False,
         gguf_file: str | None = None,
+        tie_band: float = 0.0,
+        max_context: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"hf judge: batch_size must be >= 1, got {batch_size}")
@@ -70,8 +118,8 @@ class HFJudge:
             raise ConfigError(f"hf judge: unknown dtype '{dtype}'; valid: auto, {', '.join(_DTYPES)}")
         self.mode, self.batch_size = check_mode(mode), batch_size
         self.max_new_tokens = max_tokens_for(mode, max_new_tokens)
+        self.tie_band = check_tie_band(tie_band)
         source, gguf = split_gguf(model, gguf_file)
-        self.identity = f"hf:{model}{'/' + gguf if gguf and gguf_file else ''}:{mode}"
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "gguf_file": gguf}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
@@ -83,42 +131,77 @@ class HFJudge:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._stop = StoppingCriteriaList([_StopOnTokens(newline_token_ids(self.tokenizer))]) if mode == "verdict" else None
+        self._verdict_ids = first_token_ids(self.tokenizer) if mode == "logprobs" else []
+        context = max_context or int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
+        self.budget = prompt_budget(context, mode, self.max_new_tokens) if context else None
+        weights = getattr(self.model.config, "_commit_hash", None) or weights_fingerprint(str(Path(source) / (gguf or "")))
+        self.identity = (f"hf:{model}{'/' + gguf if gguf and gguf_file else ''}:"
+                         f"{decoding_tag(mode, self.max_new_tokens, self.tie_band)}:w={weights}")
         self._closed = False
 
     def __repr__(self) -> str:
         return f"HFJudge(identity={self.identity!r}, batch_size={self.batch_size})"
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
-        """One Judgment per request, in order; generation runs shortest prompts first."""
+        """One Judgment per request, in order; batches run shortest prompts first."""
         if self._closed:
             raise ConfigError("hf judge is closed")
-        prompts = [build_prompt(r.instruction, r.input, r.response1, r.response2) for r in requests]
-        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-        texts: list[str] = [""] * len(prompts)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            for i, text in zip(chunk, self._generate([encoded[i] for i in chunk]), strict=True):
-                texts[i] = text
-        return [parse_judgment(t) for t in texts]
+        fitted = [self._fit(r) for r in requests]
+        todo = sorted((i for i, f in enumerate(fitted) if f), key=lambda i: len(fitted[i][0]))  # type: ignore[index]
+        out = [Judgment(Verdict.INVALID, raw="prompt over the judge's context even with empty responses")] * len(requests)
+        run = self._logprobs if self.mode == "logprobs" else self._generate
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start : start + self.batch_size]
+            for i, judgment in zip(chunk, run([fitted[i][0] for i in chunk]), strict=True):  # type: ignore[index]
+                out[i] = replace(judgment, truncated=fitted[i][1]) if fitted[i][1] else judgment  # type: ignore[index]
+        return out
+
+    def _fit(self, request: JudgeRequest) -> tuple[list[int], str] | None:
+        """Token ids of the request's prompt, fitted to the context (judge.fit) if needed."""
+        ids = self.tokenizer(prompt_of(request))["input_ids"]
+        if self.budget is None or len(ids) <= self.budget:
+            return ids, ""
+        fitted = fit_request(request, lambda text: len(self.tokenizer(text)["input_ids"]), self.budget)
+        return None if fitted is None else (self.tokenizer(prompt_of(fitted[0]))["input_ids"], fitted[1])
+
+    def _batch(self, batch_ids: list[list[int]]) -> Any:
+        batch = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, return_tensors="pt")
+        return batch.to(self.model.device)
 
     @torch.inference_mode()
-    def _generate(self, batch_ids: list[list[int]]) -> list[str]:
-        batch = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, return_tensors="pt")
-        batch = batch.to(self.model.device)
+    def _logprobs(self, batch_ids: list[list[int]]) -> list[Judgment]:
+        """One forward pass; the softmax (fp32) of the last position, read at "1", "2", "Tie"."""
+        batch = self._batch(batch_ids)
+        # Positions as `generate` computes them under left padding (pads do not shift them).
+        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(**batch, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1, :]
+        full = torch.softmax(logits.float(), dim=-1)
+        probs, tops = full[:, self._verdict_ids].tolist(), full.max(dim=-1).values.tolist()
+        return [Judgment(verdict_from_probs((p[0], p[1], p[2]), top, self.tie_band),
+                         raw=_probs_text(p, top), probs=(p[0], p[1], p[2])) for p, top in zip(probs, tops, strict=True)]
+
+    @torch.inference_mode()
+    def _generate(self, batch_ids: list[list[int]]) -> list[Judgment]:
+        batch = self._batch(batch_ids)
+        decoding = dict(FAITHFUL) if self.mode == "faithful" else {"num_beams": 1}
         out = self.model.generate(
             **batch,
             do_sample=False,
-            num_beams=1,
             max_new_tokens=self.max_new_tokens,
             stopping_criteria=self._stop,
             pad_token_id=self.tokenizer.pad_token_id,
+            **decoding,
         )
         new_tokens = out[:, batch["input_ids"].shape[1] :]
-        return list(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        return [parse_judgment(t) for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
     def close(self) -> None:
         """Drop the model so its memory can be freed; safe to call more than once."""
         if not self._closed:
             self._closed = True
             del self.model
+
+
+def _probs_text(p: Sequence[float], top: float) -> str:
+    """The raw text stored for a logprobs judgment (the probabilities, for audit)."""
+    return f"P(1)={p[0]:.6g} P(2)={p[1]:.6g} P(Tie)={p[2]:.6g} top={top:.6g}"

@@ -2,15 +2,24 @@
 
 Why a server: vLLM's continuous batching keeps the accelerator busy across many
 requests, so we send every comparison of a round at once with bounded concurrency and let
-the server batch them. Failures are handled here so a whole HPO run survives a restarting
-judge: connection errors, timeouts and 5xx are retried with exponential backoff and jitter
-until `deadline_s`; 4xx are not retried. The API key is sent as a Bearer header and never
-kept in logs, `identity`, `repr` or exception messages.
+the server batch them. Modes (judge.backends.MODES): `logprobs` asks for ONE token with the
+log-probabilities of "1", "2" and "Tie"'s first token (exact ids through vLLM's
+`logprob_token_ids` when `/tokenize` is served, else the top 20); `faithful` uses vLLM's
+beam search (4 beams, 512 tokens; vLLM's beam search has no repetition penalty or early
+stopping, so it is PandaLM's decoding minus those two: see docs/judge.md).
+
+Error classes, so a whole HPO run survives a restarting or busy judge and no transient
+error is ever stored as a verdict: connection errors, timeouts, 5xx (503 included) and 429
+(honouring Retry-After) are retried with exponential backoff and jitter until `deadline_s`;
+a 400 for a prompt over the context is fitted (judge.fit: both responses cut equally) and
+sent again; other 4xx are INVALID. The API key is sent as a Bearer header and never kept in
+logs, `identity`, `repr` or exception messages.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -22,10 +31,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from judge.backends import check_mode, max_tokens_for
+from judge.backends import check_mode, check_tie_band, decoding_tag, max_tokens_for, prompt_budget
 from judge.errors import ConfigError, JudgeUnavailableError
-from judge.parse import parse_judgment
-from judge.prompt import build_prompt
+from judge.fit import fit_request, prompt_of
+from judge.parse import parse_judgment, verdict_from_probs
 from judge.types import JudgeRequest, Judgment, Verdict
 
 log = logging.getLogger(__name__)
@@ -46,9 +55,17 @@ class _Retry(Exception):
     (timeouts, 5xx: the server answers but fails) also count against `max_retries`.
     """
 
-    def __init__(self, why: str, unreachable: bool = False) -> None:
+    def __init__(self, why: str, unreachable: bool = False, after_s: float = 0.0) -> None:
         super().__init__(why)
-        self.unreachable = unreachable
+        self.unreachable, self.after_s = unreachable, after_s
+
+
+class _Overflow(Exception):
+    """HTTP 400: the prompt does not fit in the served model's context."""
+
+
+_OVERFLOW_HINTS = ("maximum context length", "context length", "too long", "max_model_len")
+VERDICT_WORDS = ("1", "2", "Tie")
 
 
 class VLLMJudge:
@@ -67,13 +84,19 @@ class VLLMJudge:
         max_new_tokens: int | None = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        tie_band: float = 0.0,
     ) -> None:
         if concurrency < 1 or timeout_s <= 0 or deadline_s <= 0 or max_retries < 0:
             raise ConfigError("vllm judge: concurrency>=1, timeout_s>0, deadline_s>0, max_retries>=0")
         self.model, self.mode = model, check_mode(mode)
-        self.identity = f"vllm:{model}:{mode}"
+        self.tie_band = check_tie_band(tie_band)
         self._url = url.rstrip("/")
         self._max_tokens = max_tokens_for(mode, max_new_tokens)
+        tag = decoding_tag(mode, self._max_tokens, self.tie_band)
+        self._tag = tag.replace("rep=1.2:early", "rep=none:vllm-beam") if mode == "faithful" else tag
+        self.identity = f"vllm:{model}:{self._tag}"
+        self._setup_lock = threading.Lock()
+        self._targets: tuple[list[str], list[int]] | None = None  # verdict token texts, ids
         self._concurrency, self._max_retries, self._deadline_s = concurrency, max_retries, deadline_s
         self._timeout_s = timeout_s
         self._backoff = (backoff_base_s, backoff_max_s)
@@ -109,6 +132,9 @@ class VLLMJudge:
         served = [m.get("id") for m in _json(models).get("data", [])] if models.status_code == 200 else []
         if served and self.model not in served:
             raise ConfigError(f"judge server {where} does not serve model '{self.model}' (serves: {', '.join(map(str, served))})")
+        card: dict[str, Any] = next((m for m in _json(models).get("data", []) if m.get("id") == self.model), {})
+        if card.get("root"):  # which weights the name points at, so the store never mixes two
+            self.identity = f"vllm:{self.model}:{self._tag}:w={card['root']}"
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
         """One Judgment per request, in order. Raises JudgeUnavailableError past the deadline."""
@@ -128,21 +154,64 @@ class VLLMJudge:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _payload(self, request: JudgeRequest) -> dict[str, Any]:
-        prompt = build_prompt(request.instruction, request.input, request.response1, request.response2)
-        body: dict[str, Any] = {"model": self.model, "prompt": prompt, "max_tokens": self._max_tokens, "temperature": 0}
+        body: dict[str, Any] = {"model": self.model, "prompt": prompt_of(request),
+                                "max_tokens": self._max_tokens, "temperature": 0}
         if self.mode == "verdict":
             body["stop"] = ["\n"]
+        elif self.mode == "logprobs":
+            ids = self._verdict_targets()[1]
+            body.update({"logprobs": 1, "logprob_token_ids": ids} if ids else {"logprobs": 20})
+        elif self.mode == "faithful":
+            body.update(use_beam_search=True, n=4, length_penalty=1.0)
         return body
+
+    def _verdict_targets(self) -> tuple[list[str], list[int]]:
+        """Texts and ids of the first tokens of "1", "2", "Tie", asked once of /tokenize and
+        /detokenize; without them (a non-vLLM server) the texts alone, matched in the top 20."""
+        with self._setup_lock:
+            if self._targets is None:
+                try:
+                    ids = [self._first_token(word) for word in VERDICT_WORDS]
+                    texts = [str(self._call("/detokenize", {"tokens": [i]})["prompt"]) for i in ids]
+                    self._targets = (texts, ids)
+                except (KeyError, IndexError, TypeError, ValueError, httpx.HTTPError):
+                    self._targets = (list(VERDICT_WORDS), [])
+            return self._targets
+
+    def _first_token(self, word: str) -> int:
+        anchor = "### Evaluation:\n"
+        base = self._call("/tokenize", {"prompt": anchor, "add_special_tokens": False})["tokens"]
+        full = self._call("/tokenize", {"prompt": anchor + word, "add_special_tokens": False})["tokens"]
+        if full[: len(base)] != base or len(full) <= len(base):
+            raise ValueError(f"no first token for {word!r}")
+        return int(full[len(base)])
+
+    def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a vLLM utility endpoint; ValueError unless it answers 200 with JSON."""
+        resp = self._http().post(f"{self._url}{path}", json={"model": self.model, **body}, timeout=self._timeout_s)
+        if resp.status_code != 200:
+            raise ValueError(f"{path}: HTTP {resp.status_code}")
+        return _json(resp)
 
     def _judge_one(self, request: JudgeRequest, abort: threading.Event) -> Judgment:
         """Retries until the server has been failing for `deadline_s` (counted from this
         request's first failure, so a slow healthy answer never eats into it)."""
-        payload, failing_since, failures = self._payload(request), None, 0
+        payload, failing_since, failures, cut = self._payload(request), None, 0, ""
         while not abort.is_set():
             now = time.monotonic()
             remaining = self._deadline_s - (now - failing_since) if failing_since else self._timeout_s
             try:  # no attempt may outlive the deadline (a hung server, a half-closed socket)
-                return self._post(payload, max(0.5, min(self._timeout_s, remaining)))
+                judgment = self._post(payload, max(0.5, min(self._timeout_s, remaining)))
+                return _with_cut(judgment, cut)
+            except _Overflow as exc:
+                if cut or "prompt" not in payload:
+                    return Judgment(Verdict.INVALID, raw=f"prompt over the context after fitting: {exc}")
+                fitted = self._fit(request)
+                if fitted is None:
+                    return Judgment(Verdict.INVALID, raw=f"prompt over the context and cannot be fitted: {exc}")
+                (fit_req, fit_cut), room = fitted
+                payload = {**payload, "prompt": prompt_of(fit_req), "max_tokens": min(self._max_tokens, room)}
+                cut = fit_cut or "12"
             except _Retry as exc:
                 failures += 1
                 failing_since = failing_since or now
@@ -154,7 +223,7 @@ class VLLMJudge:
                         f"and {waited:.0f}s ({exc})"
                     ) from None
                 delay = min(self._backoff[1], self._backoff[0] * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
-                delay = min(delay, max(0.0, self._deadline_s - waited))
+                delay = min(max(delay, exc.after_s), max(0.0, self._deadline_s - waited))
                 log.warning("judge request failed (%s); retry %d in %.1fs", exc, failures, delay)
                 abort.wait(delay)
         raise JudgeUnavailableError("judge call aborted after another request failed")
@@ -169,6 +238,10 @@ class VLLMJudge:
             raise _Retry(type(exc).__name__) from None
         if resp.status_code >= 500:
             raise _Retry(f"HTTP {resp.status_code}")
+        if resp.status_code == 429:  # rate limited: the server is fine, wait as long as it asks
+            raise _Retry("HTTP 429", unreachable=True, after_s=_retry_after(resp))
+        if resp.status_code == 400 and any(h in resp.text.lower() for h in _OVERFLOW_HINTS):
+            raise _Overflow(resp.text[:200])
         if resp.status_code in (401, 403):
             raise ConfigError(f"judge server rejected the API key (HTTP {resp.status_code})")
         if resp.status_code == 404:
@@ -176,16 +249,57 @@ class VLLMJudge:
         if resp.status_code >= 400:
             return Judgment(Verdict.INVALID, raw=f"HTTP {resp.status_code}: {resp.text[:300]}")
         try:
-            text = _json(resp)["choices"][0]["text"]
-        except (KeyError, IndexError, TypeError):
+            choice = _json(resp)["choices"][0]
+            if self.mode == "logprobs":
+                return self._from_logprobs(choice["logprobs"])
+            text = choice["text"]
+        except (KeyError, IndexError, TypeError, ValueError):
             return Judgment(Verdict.INVALID, raw=f"malformed completion response: {resp.text[:300]}")
         return parse_judgment(text if isinstance(text, str) else "")
+
+    def _from_logprobs(self, logprobs: dict[str, Any]) -> Judgment:
+        """Judgment from the first position's logprobs (see judge.parse.verdict_from_probs)."""
+        top = math.exp(float(logprobs["token_logprobs"][0]))
+        table: dict[str, float] = logprobs["top_logprobs"][0] or {}
+        probs = tuple(math.exp(float(table[t])) if t in table else 0.0 for t in self._verdict_targets()[0])
+        p1, p2, pt = probs
+        raw = f"P(1)={p1:.6g} P(2)={p2:.6g} P(Tie)={pt:.6g} top={top:.6g} token={logprobs['tokens'][0]!r}"
+        # the server reports the sampled token's logprob rounded like the others: same number, same token
+        return Judgment(verdict_from_probs((p1, p2, pt), top * (1 - 1e-6), self.tie_band), raw=raw, probs=(p1, p2, pt))
+
+    def _fit(self, request: JudgeRequest) -> tuple[tuple[JudgeRequest, str], int] | None:
+        """The declared over-context policy (judge.fit), counting tokens with /tokenize:
+        (fitted request, cut positions) and the new tokens that still fit after it."""
+        try:
+            context = int(self._call("/tokenize", {"prompt": ""})["max_model_len"])
+
+            def count(text: str) -> int:
+                return int(self._call("/tokenize", {"prompt": text})["count"])
+
+            fitted = fit_request(request, count, prompt_budget(context, self.mode, self._max_tokens))
+            return None if fitted is None else (fitted, max(1, context - count(prompt_of(fitted[0]))))
+        except (KeyError, TypeError, ValueError, httpx.HTTPError):
+            return None
 
     def close(self) -> None:
         """Close the HTTP connection pool; safe to call more than once."""
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _with_cut(judgment: Judgment, cut: str) -> Judgment:
+    """The judgment, marked with the response positions that were cut to fit (if any)."""
+    return judgment if not cut else Judgment(judgment.verdict, judgment.raw, judgment.reason,
+                                             judgment.reference, judgment.probs, cut)
+
+
+def _retry_after(resp: httpx.Response) -> float:
+    """Seconds the server asked us to wait (Retry-After in seconds), 0 if absent, at most 60."""
+    try:
+        return min(60.0, max(0.0, float(resp.headers.get("retry-after", 0))))
+    except ValueError:
+        return 0.0
 
 
 def _json(resp: httpx.Response) -> dict[str, Any]:

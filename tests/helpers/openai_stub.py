@@ -5,6 +5,10 @@ served by uvicorn in a background thread. Scriptable: a default answer (text or 
 of the prompt), a queue of one-shot faults for the next requests ("status" code, "hang" for
 seconds, "text" to return verbatim), going down for a while and coming back on the same
 port, an optional required API key. Every request is recorded with its headers.
+
+Optional vLLM extras: `logprobs` (a function of the prompt giving {token text: logprob}) fills
+`choices[0].logprobs` when a request asks for them; `max_model_len` switches on a one-char-per-
+token `/tokenize` and `/detokenize` and answers an over-long prompt with vLLM's HTTP 400.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class OpenAIStub:
         self.model, self.port, self.api_key = model, port or free_port(), api_key
         self.answer: str | Callable[[str], str] = "1"
         self.faults: deque[tuple[str, Any]] = deque()
+        self.logprobs: Callable[[str], dict[str, float]] | None = None
+        self.max_model_len: int | None = None
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
@@ -69,7 +75,8 @@ class OpenAIStub:
 
         @app.get("/v1/models")
         async def models(request: Request) -> Response:
-            return self._guard(request) or JSONResponse({"data": [{"id": self.model}]})
+            card = {"id": self.model, "root": f"/models/{self.model}", "max_model_len": self.max_model_len}
+            return self._guard(request) or JSONResponse({"data": [card]})
 
         @app.post("/v1/completions")
         async def completions(request: Request) -> Response:
@@ -82,14 +89,37 @@ class OpenAIStub:
             fault: tuple[str, Any] = self.faults.popleft() if self.faults else ("answer", "")
             kind, value = fault
             if kind == "status":
-                return JSONResponse({"error": "scripted failure"}, status_code=int(value))
+                return JSONResponse({"error": "scripted failure"}, status_code=int(value),
+                                    headers={"Retry-After": "0"} if int(value) == 429 else None)
+            too_long = self._too_long(str(body.get("prompt", "")), int(body.get("max_tokens") or 16))
+            if too_long:
+                return JSONResponse({"error": {"message": too_long}}, status_code=400)
             if kind == "hang":
                 await asyncio.sleep(float(value))
             if kind == "text":
                 return PlainTextResponse(str(value))
             return JSONResponse(self._completion(body))
 
+        @app.post("/tokenize")
+        async def tokenize(request: Request) -> Response:
+            if self.max_model_len is None:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            tokens = [ord(c) for c in str((await request.json()).get("prompt", ""))]
+            return JSONResponse({"count": len(tokens), "max_model_len": self.max_model_len, "tokens": tokens})
+
+        @app.post("/detokenize")
+        async def detokenize(request: Request) -> Response:
+            if self.max_model_len is None:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            return JSONResponse({"prompt": "".join(chr(t) for t in (await request.json())["tokens"])})
+
         return app
+
+    def _too_long(self, prompt: str, max_tokens: int) -> str:
+        if self.max_model_len is None or len(prompt) + max_tokens <= self.max_model_len:
+            return ""
+        return (f"This model's maximum context length is {self.max_model_len} tokens. However, you "
+                f"requested {len(prompt) + max_tokens} tokens.")
 
     def _guard(self, request: Request) -> Response | None:
         if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
@@ -101,8 +131,13 @@ class OpenAIStub:
         text = self.answer(prompt) if callable(self.answer) else self.answer
         for stop in body.get("stop") or []:
             text = text.split(stop, 1)[0]
-        return {"id": "cmpl-stub", "object": "text_completion", "model": self.model,
-                "choices": [{"index": 0, "text": text, "finish_reason": "stop"}]}
+        choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop"}
+        if body.get("logprobs") is not None and self.logprobs is not None:
+            table = self.logprobs(prompt)
+            best = max(table, key=table.__getitem__)
+            choice.update(text=best, logprobs={"tokens": [best], "token_logprobs": [table[best]],
+                                               "top_logprobs": [table]})
+        return {"id": "cmpl-stub", "object": "text_completion", "model": self.model, "choices": [choice]}
 
     def start(self) -> OpenAIStub:
         config = uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="warning",

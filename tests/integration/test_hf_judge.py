@@ -76,7 +76,7 @@ def test_smollm2_gguf_returns_valid_judgments(monkeypatch: pytest.MonkeyPatch) -
     gguf = smollm2_gguf()
     assert gguf is not None
     judge = HFJudge(str(gguf.parent), gguf_file=gguf.name, batch_size=2)
-    assert judge.identity == f"hf:{gguf.parent}/{gguf.name}:verdict"
+    assert judge.identity.startswith(f"hf:{gguf.parent}/{gguf.name}:verdict:greedy:max=4:w=")
     out = judge.judge(REQS)
     judge.close()
     assert len(out) == 2 and all(isinstance(j, Judgment) and isinstance(j.verdict, Verdict) for j in out)

@@ -58,4 +58,4 @@ def test_position_stats() -> None:
     stats.add_pair(T, R2)  # conflict (tie vs winner)
     stats.add_pair(T, T)  # consistent
     stats.add_pair(X, R1)  # invalid: not a conflict
-    assert stats.as_dict() == {"position1": 4, "position2": 2, "ties": 3, "invalid": 1, "conflicts": 2}
+    assert stats.as_dict() == {"position1": 4, "position2": 2, "ties": 3, "invalid": 1, "conflicts": 2, "pairs": 5}

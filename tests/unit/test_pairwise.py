@@ -9,7 +9,7 @@ import pytest
 
 from hpo.errors import ConfigError
 from judge.pairwise import PairwiseJudge
-from judge.store import VerdictStore
+from judge.store import StoreIdentityError, VerdictStore
 from judge.types import ComparisonItem, JudgeBackend, JudgeRequest, Judgment, Verdict
 
 
@@ -65,7 +65,7 @@ def test_compare_both_orders_one_batch() -> None:
     first = backend.batches[0]
     assert JudgeRequest("q1", "", "long answer", "short") in first
     assert JudgeRequest("q1", "", "short", "long answer") in first
-    assert judge.stats.as_dict() == {"position1": 2, "position2": 2, "ties": 2, "invalid": 0, "conflicts": 0}
+    assert judge.stats.as_dict() == {"position1": 2, "position2": 2, "ties": 2, "invalid": 0, "conflicts": 0, "pairs": 3}
 
 
 def test_duplicate_items_in_one_batch_are_judged_once() -> None:
@@ -86,10 +86,11 @@ def test_second_compare_hits_store(tmp_path: Path) -> None:
     # The swapped item reuses the same single-order judgments, outcome negated.
     swapped = [ComparisonItem(i.instruction, i.input, i.answer_b, i.answer_a) for i in ITEMS]
     assert judge.compare(swapped) == [-1, 1, 0] and judge.calls == 0
-    # A different judge identity does not see these verdicts.
+    # A different judge identity is refused with one line, before anything is judged.
     other = FakeBackend(longer, identity="other")
-    PairwiseJudge(other, store).compare(ITEMS)
-    assert other.judged == 5
+    with pytest.raises(StoreIdentityError, match="holds verdicts of judge 'fake'") as err:
+        PairwiseJudge(other, store)
+    assert "\n" not in str(err.value) and err.value.exit_code == 2 and other.judged == 0
     store.close()
 
 

@@ -128,7 +128,7 @@ class FakePairwise:
         self.calls = 0
         self.seen: list[ComparisonItem] = []
 
-    def compare(self, items: Sequence[ComparisonItem]) -> list[int | None]:
+    def compare(self, items: Sequence[ComparisonItem], pair: tuple[str, str] | None = None) -> list[int | None]:
         self.seen += list(items)
         self.calls += 2 * len(items)
         return [1 if len(i.answer_a) > len(i.answer_b) else -1 for i in items]
