@@ -87,7 +87,9 @@ def _register_plugins(sub: Any) -> None:
     from judge import cli as judge_cli
     from judge import serve as judge_serve
 
-    judge_cli.register(sub)
+    from hpo.data.judge_pairs import synthetic_source
+
+    judge_cli.register(sub, synthetic=synthetic_source)
     judge_serve.register(sub)
 
 
