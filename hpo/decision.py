@@ -10,6 +10,7 @@ from hpo.answers import AnswerStore
 from hpo.atomic import atomic_write_json, atomic_write_text
 from hpo.config import ExperimentConfig
 from hpo.feed import CandidateFeed
+from hpo.judge_card import judge_summary
 from hpo.plan import Plan
 from hpo.rundir import RunDir
 from hpo.tournament.base import MatchRecord, TournamentResult
@@ -28,7 +29,7 @@ def candidate_rows(plan: Plan, store: AnswerStore, result: TournamentResult,
             row["missing"] = missing[c.candidate_id]
         else:
             row.update({k: v for k, v in store.read(c.candidate_id).metrics.items()
-                        if k in ("exact_match", "train_loss")})
+                        if k in ("exact_match", "train_loss", "validation_loss")})
         rows.append(row)
     return rows
 
@@ -61,6 +62,7 @@ def build_report(cfg: ExperimentConfig, plan: Plan, store: AnswerStore, feed: Ca
     return {
         "format": REPORT_FORMAT, "experiment": cfg.name, "strategy": result.strategy,
         "judge": cfg.judge.backend, "policy": cfg.judge.policy,
+        "judge_card": judge_summary(cfg.judge),
         "winner": {"candidate_id": result.winner, "epoch": int(result.winner.rsplit("-ep", 1)[1]),
                    **winner_spec.to_dict()},
         "ranking": [c for c in result.ranking if c not in missing],

@@ -30,7 +30,7 @@ class Recipe:
 RECIPES = {
     "pandalm": Recipe("pandalm", TrainSettings(), notes="PandaLM: AdamW 2e-5, cosine, warmup 0.03, 2 epochs"),
     "tiny": Recipe("tiny", TrainSettings(lr=1e-3, epochs=1.0, batch_size=32, max_length=128,
-                                         eval_every=1000, save_every=1000),
+                                         eval_every=500, save_every=500),
                    shape=TinyJudgeShape(), notes="from scratch, 1 CPU thread"),
 }
 
