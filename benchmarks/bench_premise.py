@@ -43,7 +43,7 @@ from hpo.tournament.answers_judge import AnswerMatchJudge  # noqa: E402
 from hpo.tournament.registry import make_strategy  # noqa: E402
 
 
-def run_seed(seed: int, work: Path, experiment: Path) -> tuple[Path, float | None]:
+def run_seed(seed: int, work: Path, experiment: Path, extra: list[str]) -> tuple[Path, float | None]:
     """One full run (reused when its report exists); returns its folder and wall seconds."""
     run_dir = work / "runs" / f"premise-s{seed}"
     if (run_dir / "report.json").is_file():
@@ -51,7 +51,7 @@ def run_seed(seed: int, work: Path, experiment: Path) -> tuple[Path, float | Non
     cmd = [sys.executable, "-m", "hpo.cli", "run", "--experiment", str(experiment),
            "--run-root", str(work / "runs"), "--run-name", f"premise-s{seed}",
            "--set", f"train.seed={seed}", "--set", f"tournament.seed={seed}",
-           "--set", "tracking.backend=none"]
+           "--set", "tracking.backend=none", *extra]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DISABLE_USAGE_STATS": "1",
            "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
@@ -104,13 +104,21 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="keep runs here (reused when finished)")
     ap.add_argument("--experiment", type=Path, default=REPO / "experiments" / "tiny-cpu.yaml")
     ap.add_argument("--judge-model", default=str(REPO / "judges" / "tiny-suite-judge"))
+    ap.add_argument("--run-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra --set for the runs (their own tournament's judge does not change the "
+                         "table: every selector is re-run on the stored answers)")
+    ap.add_argument("--runs-only", action="store_true", help="only produce the runs")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-premise-"))
     per_seed: dict[int, dict[str, float]] = {}
     for seed in args.seeds:
-        run_dir, wall = run_seed(seed, work, args.experiment)
+        extra = [x for kv in args.run_set for x in ("--set", kv)]
+        run_dir, wall = run_seed(seed, work, args.experiment, extra)
         print(f"seed {seed}: run {run_dir} " + (f"took {wall:.0f} s" if wall else "(reused)"), flush=True)
-        per_seed[seed] = picks_for(run_dir, seed, args.judge_model)
+        if not args.runs_only:
+            per_seed[seed] = picks_for(run_dir, seed, args.judge_model)
+    if args.runs_only:
+        return
     methods = [m for m in per_seed[args.seeds[0]] if m != "best"]
     width = max(map(len, methods))
     print(f"\n{'method':<{width}}  mean EM  mean regret  " + "  ".join(f"s{s} EM/regret" for s in args.seeds))

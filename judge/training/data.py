@@ -101,7 +101,8 @@ def load_pairs(source: str | Path) -> list[Pair]:
 
 def save_pairs(pairs: Iterable[Pair], path: Path) -> None:
     """Write pairs as JSONL in the format `load_pairs` reads."""
-    lines = (json.dumps({k: v for k, v in p.__dict__.items() if v != "" or k in ("input",)})
+    optional = ("reason", "reference", "meta")  # written only when present
+    lines = (json.dumps({k: v for k, v in p.__dict__.items() if v != "" or k not in optional})
              for p in pairs)
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 

@@ -70,9 +70,9 @@ def encode_all(pairs: Sequence[Pair], tokenizer: Any, max_length: int) -> list[E
     """`encode` for many pairs, tokenizing in batches (the fast tokenizer's batch call)."""
     prompts = token_ids(tokenizer, [prompt_text(p) for p in pairs])
     targets = token_ids(tokenizer, [target_text(p) for p in pairs])
-    out = []
+    out, eos = [], tokenizer.eos_token_id  # attribute lookups on HF tokenizers are slow
     for prompt, target in zip(prompts, targets, strict=True):
-        target = [*target, tokenizer.eos_token_id]
+        target = [*target, eos]
         prompt = prompt[-max(1, max_length - len(target)):]
         out.append(Encoded(prompt + target, [IGNORE] * len(prompt) + target))
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from judge.evaluate import load_testset, testset_labels
+from judge import evaluate as judge_eval
 from tests.conftest import SHARED, hpo_cli
 from tests.helpers.tiny_llama import build_tiny_llama
 
@@ -48,10 +48,10 @@ def test_train_synthetic_then_eval_heldout(tmp_path: Path) -> None:
 def pandalm_slice(tmp_path: Path) -> Path:
     if not TESTSET.is_file():
         pytest.skip(f"PandaLM test set not found: {TESTSET}")
-    items = load_testset(TESTSET)[:60]
+    items = judge_eval.load_testset(TESTSET)[:60]
     records = [{"instruction": t["instruction"], "input": t["input"], "response1": t["response1"],
                 "response2": t["response2"], "label": label}
-               for t, label in zip(items, testset_labels(items), strict=True)]
+               for t, label in zip(items, judge_eval.testset_labels(items), strict=True)]
     path = tmp_path / "pandalm-slice.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path

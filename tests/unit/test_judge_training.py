@@ -130,3 +130,10 @@ def test_judge_training_instructions_are_disjoint_from_the_runs_validation() -> 
         _, validation = synthetic.generate(cfg.tasks, cfg.n_train, cfg.n_validation, seed)
         val_keys = {(e.instruction, e.input) for e in validation}
         assert not val_keys & train_keys and not val_keys & held_keys
+
+
+def test_save_pairs_round_trips_empty_responses(tmp_path: Path) -> None:
+    from judge.training.data import save_pairs
+    pairs = [Pair("i", "", "", "b", 2), PAIR, Pair("i", "x", "a", "", 1, meta="k")]
+    save_pairs(pairs, tmp_path / "p.jsonl")
+    assert load_pairs(tmp_path / "p.jsonl") == pairs
