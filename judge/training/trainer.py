@@ -165,7 +165,8 @@ def train(model: Any, tokenizer: Any, pairs: Sequence[Pair], settings: TrainSett
     warmup = int(settings.warmup_ratio * total)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, warmup, total))
-    rng, order, step, t0 = random.Random(settings.seed), [], 0, time.monotonic()
+    rng, step, t0 = random.Random(settings.seed), 0, time.monotonic()
+    order: list[int] = []
     history: list[dict[str, Any]] = []
     card = {**(card or {}), "settings": asdict(settings), "train_examples": len(data)}
     model.train()
