@@ -108,7 +108,7 @@ def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> in
             "reference_in_target": not args.no_reference, "train_pairs": len(train_pairs),
             "heldout_pairs": len(held_out),
             "parameters": sum(p.numel() for p in model.parameters()),
-            "command": "hpo " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""}
+            "command": "hpo " + " ".join(sys.argv[1:])}
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
