@@ -15,7 +15,7 @@ class TinyJudgeShape:
     hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
-    max_positions: int = 256
+    max_positions: int = 1024  # RoPE: only a config limit; vLLM serves up to it (hpo serve-judge asks 1024)
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads or self.hidden_size // self.num_heads < 32:

