@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-judge test test-fast lint bench bench-full demo clean
+.PHONY: install install-judge test test-fast lint bench bench-full bench-premise demo judge clean
 
 install:  ## project + dev tools into .venv (torch pinned to the local CPU build)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,12 @@ bench:  ## the quick benchmarks (a few minutes): training, judge, tournament sim
 bench-full: bench  ## plus two full tiny runs (overlap, early decision) and the adaptive comparison
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_adaptive.py --seeds 0 1 2
+
+bench-premise:  ## the premise: LLM-judge pick vs oracle, validation loss, Alpaca default, random (3 full runs)
+	$(BIN)/python benchmarks/bench_premise.py --seeds 0 1 2
+
+judge:  ## rebuild judges/tiny-suite-judge, the CPU default's trained judge (deterministic; ~15-50 min on 1 core)
+	$(BIN)/hpo judge train --synthetic --out judges/tiny-suite-judge --pairs 60000 --heldout-pairs 600 --max-steps 2200
 
 demo:  ## the embedded CPU default: 80 candidates -> tournament -> winner
 	$(BIN)/hpo run --experiment experiments/tiny-cpu.yaml

@@ -84,10 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_plugins(sub: Any) -> None:
+    from hpo.data.judge_pairs import synthetic_source
     from judge import cli as judge_cli
     from judge import serve as judge_serve
 
-    judge_cli.register(sub)
+    judge_cli.register(sub, synthetic=synthetic_source)
     judge_serve.register(sub)
 
 

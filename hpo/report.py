@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError
+from hpo.judge_card import describe
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -28,6 +29,8 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
     out = [f"== Winner ({report['strategy']}, judge {report['judge']}, policy {report['policy']}) ==",
            table(["candidate", "optimizer", "lr", "scheduler", "epoch"],
                  [[w["candidate_id"], w["optimizer"], w["lr"], w["scheduler"], w["epoch"]]])]
+    if report.get("judge_card"):
+        out.append(describe(report["judge_card"]))
     if truth:
         out.append(f"true exact-match accuracy {truth['winner_exact_match']:.3f}, true rank "
                    f"{truth['winner_true_rank']} of {truth['n_ranked']}, regret {truth['regret']:.3f}"

@@ -18,14 +18,21 @@ from judge.pairwise import PairwiseJudge
 from judge.policy import POLICIES
 from judge.registry import BACKENDS
 from judge.store import VerdictStore
+from judge.training import cli as training_cli
+from judge.training.data import TrainingDataError, load_pairs
+from judge.training.heldout import evaluate_pairs
 
 
-def register(subparsers: Any) -> None:
-    """Add `judge eval` to an argparse subparsers object."""
+def register(subparsers: Any, synthetic: Any = None) -> None:
+    """Add `judge eval` and `judge train` to an argparse subparsers object; `synthetic` is the
+    pair source for `judge train --synthetic` (hpo passes its suite's; judge/ has none)."""
     judge = subparsers.add_parser("judge", help="pairwise judge tools")
     commands = judge.add_subparsers(dest="judge_command", required=True)
-    ev = commands.add_parser("eval", help="agreement of a judge with human labels (PandaLM test set)")
-    ev.add_argument("--testset", type=Path, required=True, help="PandaLM test set (testset-v1.json)")
+    ev = commands.add_parser("eval", help="agreement of a judge with labels (PandaLM test set or pairs)")
+    data = ev.add_mutually_exclusive_group(required=True)
+    data.add_argument("--testset", type=Path, help="PandaLM test set (testset-v1.json)")
+    data.add_argument("--pairs", type=Path, help="labelled pairs (.json/.jsonl), e.g. OUT/heldout.jsonl "
+                                                 "from `judge train`; judged in both orders")
     source = ev.add_mutually_exclusive_group(required=True)
     source.add_argument("--verdicts", type=Path, help="released verdicts (pandalm_result or gpt_result)")
     source.add_argument("--backend", help=f"judge backend: {', '.join(BACKENDS.names())}")
@@ -40,6 +47,17 @@ def register(subparsers: Any) -> None:
                     help="count invalid verdicts as ties (reproduces PandaLM's compute_metrics.py)")
     ev.add_argument("--limit", type=int, help="judge only the first N items")
     ev.set_defaults(func=run_eval)
+    training_cli.add_train_parser(commands, synthetic)
+    train_func = commands.choices["train"].get_default("func")
+    commands.choices["train"].set_defaults(func=lambda args: _as_config_errors(train_func, args))
+
+
+def _as_config_errors(func: Any, args: argparse.Namespace) -> int:
+    """judge.training raises ValueError for bad input; the CLI reports it as exit 2."""
+    try:
+        return int(func(args))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _existing(path: Path, what: str) -> Path:
@@ -72,6 +90,8 @@ def run_eval(args: argparse.Namespace) -> int:
     """Print the metrics table; raise ConfigError for bad paths or flags."""
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    if args.pairs is not None:
+        return _eval_pairs(args)
     testset = load_testset(_existing(args.testset, "test set"))[: args.limit]
     if args.verdicts is not None:
         if args.both_orders:
@@ -80,6 +100,29 @@ def run_eval(args: argparse.Namespace) -> int:
                                    invalid_as_tie=args.invalid_as_tie)
     else:
         result = _evaluate_backend(args, testset)
+    print(result.as_table())
+    return 0
+
+
+def _eval_pairs(args: argparse.Namespace) -> int:
+    """`--pairs`: a judge backend on labelled pairs, both orders (the held-out split of a
+    trained judge); released verdict files do not apply."""
+    if args.backend is None:
+        raise ConfigError("--pairs needs --backend (and --model)")
+    try:
+        pairs = load_pairs(_existing(args.pairs, "pairs file"))[: args.limit]
+    except TrainingDataError as exc:
+        raise ConfigError(str(exc)) from None
+    kwargs = {k: v for k, v in (("model", args.model), ("url", args.url)) if v is not None}
+    backend = BACKENDS.load(args.backend)(**kwargs)
+    store = VerdictStore(args.store) if args.store else None
+    try:
+        result = evaluate_pairs(pairs, PairwiseJudge(backend, store, policy=args.policy))
+        result.extra["judge"] = backend.identity
+    finally:
+        backend.close()
+        if store is not None:
+            store.close()
     print(result.as_table())
     return 0
 

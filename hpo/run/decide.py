@@ -11,6 +11,7 @@ from typing import Any
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
 from hpo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WORSE_THAN_BASELINE
+from hpo.judge_card import judge_summary
 from hpo.plan import Plan
 from hpo.tournament.base import MatchRecord, TournamentResult
 from hpo.train_plugin import Trained
@@ -29,7 +30,7 @@ def candidate_rows(plan: Plan, store: AnswerStore, result: TournamentResult,
             row["missing"] = missing[c.candidate_id]
         else:
             row.update({k: v for k, v in store.read(c.candidate_id).metrics.items()
-                        if k in ("exact_match", "train_loss")})
+                        if k in ("exact_match", "train_loss", "validation_loss")})
         rows.append(row)
     return rows
 
@@ -64,6 +65,7 @@ def build_report(cfg: ExperimentConfig, trained: Trained, store: AnswerStore,
     return {
         "format": REPORT_FORMAT, "experiment": cfg.name, "strategy": result.strategy,
         "judge": cfg.judge.backend, "policy": cfg.judge.policy,
+        "judge_card": judge_summary(cfg.judge),
         "winner": {"candidate_id": result.winner, "epoch": int(result.winner.rsplit("-ep", 1)[1]),
                    **winner_spec.to_dict()},
         "ranking": [c for c in result.ranking if c not in missing],

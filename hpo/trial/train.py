@@ -31,6 +31,7 @@ from hpo.trial import state
 from hpo.trial.generate import Encoded, batch_order, collate, encode, generate
 from hpo.trial.optim import Stepper, make_optimizer, make_scheduler, make_stepper
 from hpo.trial.state import fault_due, save_weights
+from hpo.trial.val_loss import validation_loss
 from hpo.types import Example, TrainingSpec
 
 Report = Callable[[dict[str, Any]], None]
@@ -115,6 +116,7 @@ def _evaluate(model: Any, tokenizer: Any, val_ex: list[Example], cfg: Experiment
     outputs = generate(model, tokenizer, val_ex, cfg.train.generation_batch_size,
                        cfg.train.max_new_tokens, cfg.train.max_length)
     metrics: dict[str, Any] = {"generation_seconds": time.perf_counter() - t0, "_outputs": outputs}
+    metrics["validation_loss"] = validation_loss(model, tokenizer, val_ex, cfg.train.max_length)
     if any(e.output is not None for e in val_ex):
         metrics["exact_match"] = exact_match(outputs, val_ex)
         metrics |= {f"exact_match_{t}": v for t, v in per_task_accuracy(outputs, val_ex).items()}

@@ -70,6 +70,7 @@ def run_tune_step(tmp: Path, extra: list[str]) -> tuple[int, str, str]:
     shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m hpo.cli "$@" $HPO_TEST_EXTRA\n')
     shim.chmod(0o755)
     (tmp / "experiments").symlink_to(REPO / "experiments")
+    (tmp / "judges").symlink_to(REPO / "judges")  # tiny-cpu.yaml's trained judge (a relative path)
     outputs = tmp / "github_output"
     env = {**os.environ, **{k: str(v) for k, v in workflow()["jobs"]["tune"]["env"].items()},
            "GITHUB_OUTPUT": str(outputs), "PYTHONPATH": str(REPO), "HPO_TEST_EXTRA": " ".join(extra),

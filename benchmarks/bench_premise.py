@@ -1,0 +1,134 @@
+"""The premise, measured: does an LLM judge pick better hyperparameters than the alternatives?
+
+    python benchmarks/bench_premise.py --seeds 0 1 2 [--work DIR] [--judge-model judges/tiny-suite-judge]
+
+For each seed, one full run of the embedded default (experiments/tiny-cpu.yaml: 80 candidates
++ the Alpaca-default baseline, train.seed = tournament.seed = seed) through the real CLI. Then,
+on that run's stored answers (the same 80 candidates for every method), each selector picks one
+candidate and we score it with the truth (exact match on the validation set, which no selector
+reads except the `reference` oracle):
+
+  * the tournament winner under the trained LLM judge (blocked, and racing: the robust strategy);
+  * the same under the `reference` oracle (exact match with the gold answer, then similarity);
+  * the lowest-validation-loss candidate (what classical HPO selects on);
+  * the Alpaca-default baseline (its own training, 3 epochs at the default settings);
+  * a random candidate (its expectation: the mean over all 80).
+
+Regret = best candidate's exact match - the pick's. Prints one row per method (mean and per
+seed), plus each run's wall time. `--work DIR` keeps the runs; finished runs are reused.
+Expensive: one full run takes ~4 min on 2 unloaded cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hpo.answers import AnswerStore  # noqa: E402
+from hpo.config import JudgeConfig  # noqa: E402
+from hpo.data import read_jsonl  # noqa: E402
+from hpo.judging import build_backend, build_pairwise  # noqa: E402
+from hpo.tournament.answers_judge import AnswerMatchJudge  # noqa: E402
+from hpo.tournament.registry import make_strategy  # noqa: E402
+
+
+def run_seed(seed: int, work: Path, experiment: Path, extra: list[str]) -> tuple[Path, float | None]:
+    """One full run (reused when its report exists); returns its folder and wall seconds."""
+    run_dir = work / "runs" / f"premise-s{seed}"
+    if (run_dir / "report.json").is_file():
+        return run_dir, None
+    cmd = [sys.executable, "-m", "hpo.cli", "run", "--experiment", str(experiment),
+           "--run-root", str(work / "runs"), "--run-name", f"premise-s{seed}",
+           "--set", f"train.seed={seed}", "--set", f"tournament.seed={seed}",
+           "--set", "tracking.backend=none", *extra]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DISABLE_USAGE_STATS": "1",
+           "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"seed {seed}: run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return run_dir, time.perf_counter() - t0
+
+
+def tournament_pick(run_dir: Path, judge_cfg: JudgeConfig, strategy: str, seed: int,
+                    cands: list[str], answers: dict[str, list[str]], val: list[Any]) -> str:
+    backend = build_backend(judge_cfg, val)
+    store = Path(tempfile.mkdtemp(prefix="premise-")) / "verdicts.sqlite"
+    try:
+        judge = AnswerMatchJudge(answers, val, build_pairwise(judge_cfg, backend, store))
+        return str(make_strategy(strategy, blocks=4, early_decision=True).run(cands, judge, seed).winner
+                   if strategy == "blocked" else make_strategy(strategy).run(cands, judge, seed).winner)
+    finally:
+        backend.close()
+
+
+def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
+    """Exact match of every method's pick on this run, and the best candidate's."""
+    report = json.loads((run_dir / "report.json").read_text())
+    base_id = (report.get("baseline") or {}).get("candidate_id")
+    store = AnswerStore(run_dir)
+    val = read_jsonl(run_dir / "data" / "validation.jsonl")
+    cands = sorted(c for c in store.available() if c != base_id)
+    data = {c: store.read(c) for c in [*cands, *([base_id] if base_id else [])]}
+    em = {c: float(d.metrics["exact_match"]) for c, d in data.items()}
+    answers = {c: d.answers for c, d in data.items()}
+    out = {"best": max(em[c] for c in cands), "random candidate (mean of 80)": statistics.mean(em[c] for c in cands)}
+    llm = JudgeConfig(backend="hf", model=judge_model, batch_size=128)
+    oracle = JudgeConfig(backend="reference")
+    for name, cfg in ((f"LLM judge ({Path(judge_model).name})", llm), ("reference oracle", oracle)):
+        for strategy in ("blocked", "racing"):
+            winner = tournament_pick(run_dir, cfg, strategy, seed, cands, answers, val)
+            out[f"{name}, {strategy}"] = em[winner]
+    losses = {c: d.metrics.get("validation_loss") for c, d in data.items() if c in cands}
+    if all(v is not None for v in losses.values()):
+        out["lowest validation loss"] = em[min(cands, key=lambda c: float(losses[c]))]  # type: ignore[arg-type]
+    if base_id:
+        out["Alpaca-default baseline"] = em[base_id]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--work", type=Path, default=None, help="keep runs here (reused when finished)")
+    ap.add_argument("--experiment", type=Path, default=REPO / "experiments" / "tiny-cpu.yaml")
+    ap.add_argument("--judge-model", default=str(REPO / "judges" / "tiny-suite-judge"))
+    ap.add_argument("--run-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra --set for the runs (their own tournament's judge does not change the "
+                         "table: every selector is re-run on the stored answers)")
+    ap.add_argument("--runs-only", action="store_true", help="only produce the runs")
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-premise-"))
+    per_seed: dict[int, dict[str, float]] = {}
+    for seed in args.seeds:
+        extra = [x for kv in args.run_set for x in ("--set", kv)]
+        run_dir, wall = run_seed(seed, work, args.experiment, extra)
+        print(f"seed {seed}: run {run_dir} " + (f"took {wall:.0f} s" if wall else "(reused)"), flush=True)
+        if not args.runs_only:
+            per_seed[seed] = picks_for(run_dir, seed, args.judge_model)
+    if args.runs_only:
+        return
+    methods = [m for m in per_seed[args.seeds[0]] if m != "best"]
+    width = max(map(len, methods))
+    print(f"\n{'method':<{width}}  mean EM  mean regret  " + "  ".join(f"s{s} EM/regret" for s in args.seeds))
+    for m in methods:
+        ems = [per_seed[s][m] for s in args.seeds]
+        regrets = [per_seed[s]["best"] - per_seed[s][m] for s in args.seeds]
+        cells = "  ".join(f"{e:.3f}/{r:.3f}  " for e, r in zip(ems, regrets, strict=True))
+        print(f"{m:<{width}}  {statistics.mean(ems):.3f}    {statistics.mean(regrets):.3f}        {cells}")
+    print(f"{'best candidate':<{width}}  {statistics.mean(per_seed[s]['best'] for s in args.seeds):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""judge.training: target format, swap augmentation, loss masking, tokenizer, pair loading,
+and the synthetic pairs' label rule and disjointness from the run's validation instructions."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hpo.config import load_config
+from hpo.data import synthetic
+from hpo.data.judge_pairs import build_splits, wrong_answer
+from judge.prompt import build_prompt, build_training_target
+from judge.training.data import (
+    Pair,
+    TrainingDataError,
+    drop_references,
+    load_pairs,
+    prompt_text,
+    swap_augment,
+    target_text,
+)
+from judge.training.tokenizer import build_tokenizer
+from judge.training.trainer import IGNORE, encode, encode_all, lr_lambda
+
+REPO = Path(__file__).resolve().parents[2]
+PAIR = Pair("Add the numbers.", "12 34", "46", "45", 1, reason="1 is right", reference="46")
+
+
+def test_target_is_pandalm_training_text_byte_for_byte() -> None:
+    assert target_text(PAIR) == build_training_target("1", "1 is right", "46")
+    assert target_text(PAIR) == "1\n\n### Reason: 1 is right\n\n### Reference: 46\n"
+    tie = Pair("i", "", "a", "a", 0, reference="a")
+    assert target_text(tie) == "Tie\n\n### Reference: a\n"
+    assert target_text(Pair("i", "", "a", "b", 2)) == "2\n"
+
+
+def test_prompt_is_the_pandalm_prompt_and_never_shows_the_reference() -> None:
+    assert prompt_text(PAIR) == build_prompt("Add the numbers.", "12 34", "46", "45")
+    assert "### Reference" not in prompt_text(PAIR)
+
+
+def test_swap_augmentation_has_both_orders_with_mirrored_labels() -> None:
+    pairs = [PAIR, Pair("i", "x", "a", "b", 2), Pair("i", "y", "c", "d", 0)]
+    out = swap_augment(pairs)
+    assert len(out) == 6
+    for original, (first, second) in zip(pairs, zip(out[::2], out[1::2], strict=True), strict=True):
+        assert first == original
+        assert (second.response1, second.response2) == (original.response2, original.response1)
+        assert second.label == {1: 2, 2: 1, 0: 0}[original.label]
+        assert second.reference == original.reference
+
+
+def test_reference_drop_blanks_about_the_rate() -> None:
+    dropped = drop_references([PAIR] * 1000, 0.3, seed=1)
+    blank = sum(p.reference == "" for p in dropped)
+    assert 240 < blank < 360
+    assert drop_references([PAIR] * 10, 0.0, seed=1) == [PAIR] * 10
+
+
+def test_loss_is_on_the_target_only() -> None:
+    tok = build_tokenizer(["Add the numbers."])
+    enc = encode(PAIR, tok, max_length=512)
+    n_prompt = sum(label == IGNORE for label in enc.labels)
+    assert enc.input_ids[:n_prompt] == tok(prompt_text(PAIR), add_special_tokens=False)["input_ids"]
+    target = [t for t in enc.labels if t != IGNORE]
+    assert tok.decode(target[:-1]) == target_text(PAIR) and target[-1] == tok.eos_token_id
+    assert encode_all([PAIR], tok, 512) == [enc]
+
+
+def test_tokenizer_round_trips_and_keeps_responses_one_char_per_token() -> None:
+    tok = build_tokenizer(["Sort the letters."])
+    text = build_prompt("Sort the letters.", "dcba", "abcd", "abdc")
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids) == text
+    assert len(ids) < 25  # the template costs a handful of tokens
+    assert tok.decode(tok("Tie\n")["input_ids"], skip_special_tokens=True) == "Tie\n"
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
+    assert lr_lambda(0, 10, 100) == pytest.approx(0.1)
+    assert lr_lambda(10, 10, 100) == pytest.approx(1.0)
+    assert lr_lambda(100, 10, 100) == pytest.approx(0.0)
+
+
+def test_load_pairs_json_jsonl_and_errors(tmp_path: Path) -> None:
+    rec = {"instruction": "i", "input": "", "response1": "a", "response2": "b", "label": 2}
+    (tmp_path / "p.json").write_text(json.dumps([rec]))
+    (tmp_path / "p.jsonl").write_text(json.dumps({**rec, "label": "Tie"}) + "\n")
+    assert load_pairs(tmp_path / "p.json")[0].label == 2
+    assert load_pairs(tmp_path / "p.jsonl")[0].label == 0
+    (tmp_path / "bad.json").write_text(json.dumps([{**rec, "label": 3}]))
+    with pytest.raises(TrainingDataError, match="item 0: label must be"):
+        load_pairs(tmp_path / "bad.json")
+    (tmp_path / "missing.json").write_text(json.dumps([{"instruction": "i"}]))
+    with pytest.raises(TrainingDataError, match="missing response1, response2, label"):
+        load_pairs(tmp_path / "missing.json")
+
+
+def test_synthetic_labels_follow_the_rule() -> None:
+    train, _ = build_splits(600, 10, seed=0)
+    for p in train:
+        right1, right2 = p.response1 == p.reference, p.response2 == p.reference
+        expected = 0 if right1 == right2 else (1 if right1 else 2)
+        assert p.label == expected, p
+    labels = Counter(p.label for p in swap_augment(train))
+    assert all(abs(labels[k] / len(train) / 2 - 1 / 3) < 0.05 for k in (0, 1, 2))
+
+
+def test_wrong_answers_are_never_right() -> None:
+    import random
+    rng = random.Random(0)
+    for _ in range(500):
+        task = rng.choice(list(synthetic.TASKS))
+        _, inp, answer = synthetic.TASKS[task](rng)
+        assert wrong_answer(task, inp, answer, rng).strip() != answer
+
+
+def test_judge_training_instructions_are_disjoint_from_the_runs_validation() -> None:
+    """The tiny experiments' validation (seed 0 and the other excluded seeds) never appears in
+    the judge's training or held-out pairs, and the held-out pairs are not trained on."""
+    train, held = build_splits(20000, 600, seed=0)
+    train_keys = {(p.instruction, p.input) for p in train}
+    held_keys = {(p.instruction, p.input) for p in held}
+    assert not train_keys & held_keys
+    cfg = load_config(REPO / "experiments" / "tiny-cpu.yaml").data.synthetic
+    for seed in (cfg.seed, 1, 2, 9):
+        _, validation = synthetic.generate(cfg.tasks, cfg.n_train, cfg.n_validation, seed)
+        val_keys = {(e.instruction, e.input) for e in validation}
+        assert not val_keys & train_keys and not val_keys & held_keys
+
+
+def test_save_pairs_round_trips_empty_responses(tmp_path: Path) -> None:
+    from judge.training.data import save_pairs
+    pairs = [Pair("i", "", "", "b", 2), PAIR, Pair("i", "x", "a", "", 1, meta="k")]
+    save_pairs(pairs, tmp_path / "p.jsonl")
+    assert load_pairs(tmp_path / "p.jsonl") == pairs
