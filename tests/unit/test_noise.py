@@ -92,7 +92,7 @@ class LongerWins:
     def __init__(self) -> None:
         self.calls = 0
 
-    def compare(self, items: Sequence[ComparisonItem]) -> list[int | None]:
+    def compare(self, items: Sequence[ComparisonItem], pair: object = None) -> list[int | None]:
         self.calls += 2 * len(items)
         return [(len(i.answer_a) > len(i.answer_b)) - (len(i.answer_a) < len(i.answer_b))
                 for i in items]
