@@ -132,7 +132,11 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
         "spec_id": tune.grid_search([s.training_id for s in specs]),
     }
     by_id = {s.training_id: s for s in specs}
-    base = {"cfg": cfg.model_dump(mode="json"), "run_dir": str(run_dir.resolve())}
+    # [i15 touch point] Ray stores the param space on disk: trials get the config redacted
+    # (they never need the judge's or the tracker's credentials).
+    from hpo.secrets import redact
+
+    base = {"cfg": redact(cfg.model_dump(mode="json")), "run_dir": str(run_dir.resolve())}
 
     def _fn(config: dict[str, Any]) -> None:
         spec = spec_from_config(config) if spec_from_config else by_id[config["spec_id"]]

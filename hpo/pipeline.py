@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class RunOptions:
     resume: str | None = None
     fail_if_worse_than_baseline: bool = False
     dry_run: bool = False
+    # [i15 touch point] the dotted config keys the user gave as flags (for --resume's policy)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
@@ -89,8 +91,10 @@ def stage_safely(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: l
 def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
     """Run (or resume) one experiment; returns the process exit code."""
     if opts.resume:
+        from hpo.resume_policy import resume_config  # [i15 touch point]
+
         rd = RunDir.open(opts.resume, cfg.run_root)
-        cfg = rd.config()
+        cfg = resume_config(rd, opts.overrides)
     plan, train, val = validate(cfg)
     if opts.dry_run:
         print(plan.summary(len(val), cfg.tournament.strategy))
@@ -115,8 +119,10 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
                 shutil.rmtree(cfg.run_root, ignore_errors=True)
         raise
     from hpo.session import RunSession
+    from hpo.tracking.dashboard import parent_status  # [i15 touch point]
 
-    return RunSession(cfg, rd, plan, val, tracker, backend, opts).execute()
+    with parent_status(tracker, rd, cfg):  # RUNNING again on resume; FAILED/KILLED when it stops
+        return RunSession(cfg, rd, plan, val, tracker, backend, opts).execute()
 
 
 def answers_complete(store: AnswerStore, plan: Plan) -> set[str]:

@@ -15,7 +15,9 @@ from hpo.progress import Progress
 from hpo.rundir import RunDir
 from hpo.types import Example
 
-METRIC_KEYS = ("train_loss", "exact_match", "generation_seconds", "train_seconds", "tokens_per_s")
+# [i15 touch point] validation_loss: logged per epoch when the trial reports it
+METRIC_KEYS = ("train_loss", "exact_match", "validation_loss", "val_loss", "generation_seconds",
+               "train_seconds", "tokens_per_s")
 
 
 class RunSession:
