@@ -67,6 +67,8 @@ def close_interrupted(tracker: Any, rd: RunDir, status: str) -> None:
     state = rd.state()
     ids = [*state.get("child_runs", {}).values(), state.get("parent_run_id")]
     try:
+        if state.get("status") in ("running", "created"):
+            rd.update_state(status="interrupted")
         for run_id in filter(None, ids):
             if tracker.run_status(run_id) in ("RUNNING", ""):
                 tracker.end_run(run_id, status)
