@@ -97,7 +97,7 @@ class RunSession:
             return
         done = answers_complete(self.store, self.plan)
         todo = [t for t in self.plan.trainings if t.training_id not in done]
-        self.progress = Progress(sum(len(self.plan.checkpoints()[t.training_id]) for t in todo))
+        self.progress.total = sum(len(self.plan.checkpoints()[t.training_id]) for t in todo)  # [i15]
         if done:
             self.progress.say(f"resuming: {len(done)} trainings already complete, {len(todo)} to run")
         if todo:
@@ -114,7 +114,14 @@ class RunSession:
 
     def execute(self) -> int:
         self._parent()
-        self.progress = Progress(0)
+        # [i15 touch point] one Progress per execution (a live view on a terminal), closed at the end
+        self.progress = Progress(0, verdicts=self.rd / "verdicts.sqlite")
+        try:
+            return self._execute()
+        finally:
+            self.progress.close()
+
+    def _execute(self) -> int:
         if self.cfg.tournament.overlap and not self._adaptive():  # adaptive: candidates unknown
             thread, box = start_thread(self._tournament, "tournament")
             self._train()

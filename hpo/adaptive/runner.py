@@ -28,7 +28,6 @@ from hpo.controller import run_trials
 from hpo.errors import ConfigError, HpoError
 from hpo.pipeline import feed_from_disk
 from hpo.plan import Plan
-from hpo.progress import Progress
 from hpo.search_space import SearchSpace
 from hpo.types import Candidate, TrainingSpec
 
@@ -145,7 +144,7 @@ def run_adaptive(session: Any) -> None:
     """Anchor, then search, then the produced plan/feed on `session` (see module docstring)."""
     cfg, plan = session.cfg, session.plan
     validate_adaptive(cfg, plan)
-    session.progress = Progress(_epoch_estimate(cfg, plan))
+    session.progress.total = _epoch_estimate(cfg, plan)  # [i15 touch point] keep the one live view
     anchor: Candidate = plan.baseline
     _train_anchor(session, anchor)
     factory = AnchorReporterFactory(anchor.candidate_id)
