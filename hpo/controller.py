@@ -88,6 +88,23 @@ class _Relay(tune.Callback):  # type: ignore[misc]
             self.on_end(self.trial_id(trial.config), error)
 
 
+class _StopAfterCheckpoint(tune.stopper.Stopper):  # type: ignore[misc]
+    """[i15 touch point] Ends each trial at its next result (its checkpoint is stored by then)
+    once `stop()` is true. Pickled into Ray's snapshot as an inert stopper (like _Relay)."""
+
+    def __init__(self, stop: Callable[[], bool] | None = None) -> None:
+        self.stop = stop
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (_StopAfterCheckpoint, ())
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return bool(self.stop and self.stop())
+
+    def stop_all(self) -> bool:
+        return False
+
+
 def _error_line(trial: Any) -> str:
     """The last line of a failed trial's error file: the exception, not the whole traceback."""
     path = getattr(trial, "error_file", None) or ""
@@ -119,11 +136,14 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
                on_end: EndListener, scheduler: Any = None, search_alg: Any = None,
                num_samples: int = 1, param_space: dict[str, Any] | None = None,
                spec_from_config: Callable[[dict[str, Any]], TrainingSpec] | None = None,
-               wrap_report: ReportWrapper | None = None) -> TrialOutcome:
+               wrap_report: ReportWrapper | None = None,
+               stop: Callable[[], bool] | None = None) -> TrialOutcome:
     """Run one Ray Tune trial per spec (grid) or per sample (searcher), with retries.
 
     With a searcher, `param_space` holds its distributions and `spec_from_config` turns a
     sampled config into a TrainingSpec; listeners then receive that spec's training id.
+    `stop()` true: each trial ends at its next reported checkpoint (already stored), e.g.
+    when the judge is gone past its deadline in overlap mode (the run is then resumable).
     """
 
     ensure_ray(cfg)
@@ -156,7 +176,8 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
         run_config=tune.RunConfig(
             name="tune", storage_path=str((run_dir / "ray").resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.resources.max_failures),
-            callbacks=[_Relay(on_result, on_end, outcome, _trial_id)]),
+            callbacks=[_Relay(on_result, on_end, outcome, _trial_id)],
+            stop=_StopAfterCheckpoint(stop) if stop else None),  # [i15 touch point]
     )
     tuner.fit()
     return outcome

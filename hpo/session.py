@@ -8,7 +8,7 @@ from typing import Any
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
 from hpo.controller import run_trials
-from hpo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WORSE_THAN_BASELINE
+from hpo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WORSE_THAN_BASELINE, JudgeUnavailableError
 from hpo.pipeline import RunOptions, answers_complete, feed_from_disk, start_thread
 from hpo.plan import Plan
 from hpo.progress import Progress
@@ -102,7 +102,7 @@ class RunSession:
             self.progress.say(f"resuming: {len(done)} trainings already complete, {len(todo)} to run")
         if todo:
             run_trials(self.cfg, self.rd.path, todo, self.plan.checkpoints(),
-                       self.on_result, self.on_end)
+                       self.on_result, self.on_end, stop=self._judge_gone)  # [i15 touch point]
         self.feed.close("no answers were produced for this checkpoint")
 
     def _tournament(self) -> dict[str, Any]:
@@ -121,9 +121,21 @@ class RunSession:
         finally:
             self.progress.close()
 
+    def _judge_gone(self) -> bool:
+        """[i15 touch point] The overlapped tournament died (judge past its deadline): trainings
+        stop after the checkpoints they are on, so the run ends (exit 5, resumable) soon."""
+        box = getattr(self, "_tournament_box", {})
+        gone = isinstance(box.get("error"), JudgeUnavailableError)
+        if gone and not getattr(self, "_said_gone", False):
+            self._said_gone = True
+            self.progress.say("judge gone past judge.deadline_s: trainings stop after their current"
+                              " checkpoint; resume with: hpo run --resume " + str(self.rd.path))
+        return gone
+
     def _execute(self) -> int:
         if self.cfg.tournament.overlap and not self._adaptive():  # adaptive: candidates unknown
             thread, box = start_thread(self._tournament, "tournament")
+            self._tournament_box = box
             self._train()
             thread.join()
         else:
