@@ -65,11 +65,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Open the MLflow UI on the default store, bound to 127.0.0.1 unless told otherwise."""
+    from hpo.secrets import redact_url
+
     uri = args.tracking_uri or f"sqlite:///{Path(args.run_root).resolve()}/mlflow.db"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--host", args.host, "--port", str(args.port), "--workers", "1"]
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
+    # [i15 touch point] MLflow 3.17's UI opens in its GenAI view unless told `workflowType`.
+    page = f"http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning"
+    print(f"MLflow UI on {page} (store {redact_url(uri)}); Ctrl-C to stop", flush=True)
     os.execvpe(cmd[0], cmd, env)
     return 0
 
