@@ -126,10 +126,20 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (a scheduler's or CI's stop) ends a run like Ctrl-C: marked KILLED, resumable."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     from hpo.secrets import redact_text
 
     args = build_parser().parse_args(argv)
+    if args.command == "run" and threading.current_thread() is threading.main_thread():  # [i15]
+        signal.signal(signal.SIGTERM, _terminate)
     quiet_libraries()
     try:
         handler = COMMANDS.get(args.command) or args.func
