@@ -148,9 +148,9 @@ def test_overlap_outage_exit_5_after_checkpoints_then_resume_on_new_judge_url(tm
                     "--set", "judge.deadline_s=15")
     proc = start_hpo(args, tmp_path / "logs")
     try:
-        assert wait_for(lambda: len(old.completions()) >= 2, 300, proc), proc.output()[1][-3000:]
+        assert wait_for(lambda: len(old.completions()) >= 2, 600, proc), proc.output()[1][-3000:]
         old.stop()  # gone for good, with trainings still running
-        rc = proc.wait(400)
+        rc = proc.wait(600)
     finally:
         kill_group(proc)
         kill_marked(proc.marker)
