@@ -22,6 +22,8 @@ MASK = "***"
 SECRET_NAME = re.compile(r"key|token|secret|passw(or)?d|credential|authorization", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NUMBER = re.compile(r"^[0-9.eE+-]+$")
+# Words that stand for a value in help and error text (`--set expects key=value`), not secrets.
+PLACEHOLDERS = frozenset({"value", "none", "null", "true", "false", "unset"})
 # A secret name whose value is a pointer to the secret, not the secret (e.g. an env var name).
 POINTER_SUFFIXES = ("_env", "_file", "_path")
 # Known token shapes (OpenAI, Hugging Face, GitHub, Slack, AWS access key ids).
@@ -60,7 +62,8 @@ def redact_text(text: str) -> str:
 
 def _mask_assignment(m: re.Match[str]) -> str:
     key = m["k"].rstrip("\"': =").lower()
-    if NUMBER.match(m["v"]) or (key.endswith(POINTER_SUFFIXES) and ENV_NAME.match(m["v"])):
+    if NUMBER.match(m["v"]) or m["v"].lower() in PLACEHOLDERS or (
+            key.endswith(POINTER_SUFFIXES) and ENV_NAME.match(m["v"])):
         return m.group(0)  # `max_new_tokens=16`, `api_key_env=HPO_JUDGE_API_KEY`
     return f"{m['k']}{MASK}"
 

@@ -47,6 +47,7 @@ def test_redact_text_for_logs() -> None:
     out = redact_text(line)
     assert "hunter2" not in out and "abc123" not in out
     assert "max_new_tokens=16" in out and "bob" in out
+    assert redact_text("--set expects key=value, got 'x'") == "--set expects key=value, got 'x'"
 
 
 def test_config_yaml_is_written_redacted(tmp_path: Path) -> None:
