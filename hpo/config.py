@@ -226,4 +226,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"--set expects key=value, got '{text}'")
     key, _, raw = text.partition("=")
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    if not key.strip():
+        raise ConfigError("--set expects key=value, got an empty key")
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key.strip()}: the value is not valid YAML"
+                          f" ({getattr(exc, 'problem', None) or 'syntax error'})") from None

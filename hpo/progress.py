@@ -1,23 +1,55 @@
-"""Human-readable progress lines for long runs (Ray Tune's own reporter is silenced)."""
+"""Progress for long runs (Ray Tune's own reporter is silenced).
+
+On a terminal: a live `rich` display (hpo.progress_live) with checkpoints done and ETA,
+judge verdicts stored with their rate, and the last event. In CI or a pipe: plain
+timestamped lines, one per event, as before. Either way a judge outage is reported as
+"judge unreachable since HH:MM:SS" (from the judge client's retry warnings), then again every
+30 s while it lasts, so a waiting tournament is never silent.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import threading
 import time
 from typing import Any, TextIO
 
+OUTAGE_REPEAT_S = 30.0
+OUTAGE_GAP_S = 20.0  # no retry warning for this long: the outage is over
+
+
+def wants_live(stream: TextIO) -> bool:
+    """A live display only on an interactive terminal, never in CI or with HPO_PLAIN_PROGRESS."""
+    if os.environ.get("CI") or os.environ.get("HPO_PLAIN_PROGRESS"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
 
 class Progress:
-    def __init__(self, total_checkpoints: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total_checkpoints: int, stream: TextIO | None = None,
+                 verdicts: Any = None) -> None:
         self.total = total_checkpoints
         self.done = 0
         self.t0 = time.monotonic()
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
+        self.live: Any = None
+        if wants_live(self.stream):
+            from hpo.progress_live import LiveView
+
+            self.live = LiveView(self, verdicts)
+        JudgeOutageWatch.attach(self)
 
     def say(self, text: str) -> None:
+        from hpo.secrets import redact_text
+
+        text = redact_text(text)
         with self._lock:
+            if self.live is not None:
+                self.live.event(text)
+                return
             print(f"[{time.monotonic() - self.t0:7.1f}s] {text}", file=self.stream, flush=True)
 
     def epoch(self, training_id: str, m: dict[str, Any]) -> None:
@@ -25,3 +57,43 @@ class Progress:
         em = f" exact_match {m['exact_match']:.2f}" if "exact_match" in m else ""
         self.say(f"[{self.done:3d}/{self.total} checkpoints] {training_id} ep{m.get('epoch')}"
                  f" loss {m.get('train_loss', float('nan')):.3f}{em}")
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the mean pace so far (None before the first checkpoint)."""
+        if not self.done or not self.total:
+            return None
+        return (time.monotonic() - self.t0) / self.done * max(self.total - self.done, 0)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+class JudgeOutageWatch(logging.Handler):
+    """Turns the judge client's retry warnings into 'judge unreachable since ...' progress."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(logging.WARNING)
+        self.progress = progress
+        self.since: float | None = None
+        self.last_seen = self.last_said = 0.0
+
+    @classmethod
+    def attach(cls, progress: Progress) -> None:
+        logger = logging.getLogger("judge")
+        for old in [h for h in logger.handlers if isinstance(h, cls)]:
+            logger.removeHandler(old)  # the newest Progress of this process reports
+        logger.addHandler(cls(progress))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "judge request failed" not in record.getMessage():
+            return
+        now = time.time()
+        if self.since is None or now - self.last_seen > OUTAGE_GAP_S:
+            self.since, self.last_said = now, 0.0
+        self.last_seen = now
+        if now - self.last_said >= OUTAGE_REPEAT_S:
+            self.last_said = now
+            since = time.strftime("%H:%M:%S", time.localtime(self.since))
+            self.progress.say(f"judge unreachable since {since} ({now - self.since:.0f}s);"
+                              " retrying with backoff up to judge.deadline_s, trainings go on")

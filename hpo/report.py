@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,7 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
                 table(["winner", "baseline", "win", "lose", "tie", "invalid"],
                       [[w["candidate_id"], base["candidate_id"], base["win"], base["lose"],
                         base["tie"], base["invalid"]]])]
-    acc = {r["candidate_id"]: r.get("exact_match", "") for r in report["candidates"]}
-    out += ["", f"== Ranking (top {top}) ==",
-            table(["#", "candidate", "exact_match"], [[i + 1, c, acc.get(c, "")]
-                                                      for i, c in enumerate(report["ranking"][:top])])]
+    out += ["", *ranking_section(report, top)]
     played = [m for m in report["matches"] if not m["forfeit"]]
     shown = played if all_matches else [m for m in played if m["stage"] in ("final", "baseline")]
     note = "" if all_matches else "; final stage shown, all with: hpo report RUN"
@@ -78,6 +75,44 @@ def confidence_lines(conf: dict[str, Any] | None) -> list[str]:
             f"winner at {level} (bootstrap over validation items, {conf['method']}):",
             table(["candidate", "scores >= winner in"],
                   [[c, f"{conf['not_worse_share'][c]:.0%} of resamples"] for c in others])]
+
+
+def standings(report: Mapping[str, Any]) -> dict[str, str]:
+    """How far each candidate got: the last stage it played and whether it won that match."""
+    last: dict[str, str] = {}
+    for m in report["matches"]:
+        for cid in (m["a"], m["b"]):
+            result = "won" if m["winner"] == cid else "lost"
+            last[cid] = f"{m['stage'] or 'match'}: {result}{' (forfeit)' if m['forfeit'] else ''}"
+    winner = report["winner"]["candidate_id"]
+    if winner in last:
+        last[winner] = f"winner ({last[winner].split(':')[0]})"
+    return last
+
+
+def ranking_section(report: dict[str, Any], top: int) -> list[str]:
+    """The tournament's order with what it rests on; truth columns only where truth exists."""
+    rows_by_id = {r["candidate_id"]: r for r in report["candidates"]}
+    stand = standings(report)
+    scored = {c: r["exact_match"] for c, r in rows_by_id.items() if "exact_match" in r}
+    has_truth = bool(report.get("truth")) and bool(scored)
+    headers = ["#", "candidate", "reached (stage: result)", "win rounds"]
+    if has_truth:
+        headers += ["TRUTH exact match", "TRUTH rank"]
+    rows = []
+    for i, cid in enumerate(report["ranking"][:top]):
+        row = [i + 1, cid, stand.get(cid, "not played"), rows_by_id.get(cid, {}).get("win_rounds", 0)]
+        if has_truth:
+            em = scored.get(cid)
+            row += ["" if em is None else em,
+                    "" if em is None else 1 + sum(v > em for v in scored.values())]
+        rows.append(row)
+    note = (f"order: the '{report['strategy']}' strategy's ranking, winner first; 'reached' and"
+            " 'win rounds' are what it rests on; candidates that went out in different matches of a"
+            " stage were never compared with each other")
+    if has_truth:
+        note += "; TRUTH columns: exact match against the validation reference answers"
+    return [f"== Tournament ranking (top {top}) ==", note, table(headers, rows)]
 
 
 def load_report(target: str, run_root: str = "runs") -> dict[str, Any]:

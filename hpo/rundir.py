@@ -1,7 +1,7 @@
 """The run folder: where one `hpo run` keeps its config, data, answers, verdicts and state.
 
     runs/<run-id>/
-      config.yaml        the resolved config (what --resume reuses)
+      config.yaml        the resolved config, secrets redacted (what --resume reuses)
       state.json         status, MLflow run ids (atomic writes)
       data/              staged train/validation JSONL
       base/              the prepared base model (tiny: tokenizer + initial weights)
@@ -24,6 +24,7 @@ import yaml
 from hpo.atomic import atomic_write_json, atomic_write_text, storage_error
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
+from hpo.secrets import redact
 
 
 def check_run_name(name: str | None) -> str | None:
@@ -54,7 +55,9 @@ class RunDir:
             raise storage_error(path, exc) from None
         rd = cls(path)
         rd.inside(path / "config.yaml")
-        atomic_write_text(path / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        # Secrets are redacted (hpo.secrets); a resume asks for them again (hpo.resume_policy).
+        atomic_write_text(path / "config.yaml", yaml.safe_dump(redact(cfg.model_dump(mode="json")),
+                                                               sort_keys=False))
         rd.save_state({"status": "created", "created": time.time()})
         return rd
 

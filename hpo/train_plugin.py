@@ -9,6 +9,7 @@ candidate feed, logs to the tracker and prints progress.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +31,8 @@ class TrainContext:
     store: AnswerStore
     events: TrialEvents
     progress: Progress
+    # True once trainings should end after their current checkpoint (the judge is gone)
+    stop: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)

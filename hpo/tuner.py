@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from ray import tune
 
 from hpo.config import ExperimentConfig
+from hpo.secrets import redact
 from hpo.types import TrainingSpec
 
 
@@ -93,6 +94,23 @@ class _Relay(tune.Callback):  # type: ignore[misc]
             self.events.on_end(self.trial_id(trial.config), error)
 
 
+class _StopAfterCheckpoint(tune.stopper.Stopper):  # type: ignore[misc]
+    """[i15 touch point] Ends each trial at its next result (its checkpoint is stored by then)
+    once `stop()` is true. Pickled into Ray's snapshot as an inert stopper (like _Relay)."""
+
+    def __init__(self, stop: Callable[[], bool] | None = None) -> None:
+        self.stop = stop
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (_StopAfterCheckpoint, ())
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return bool(self.stop and self.stop())
+
+    def stop_all(self) -> bool:
+        return False
+
+
 def _error_line(trial: Any) -> str:
     """The last line of a failed trial's error file: the exception, not the whole traceback."""
     path = getattr(trial, "error_file", None) or ""
@@ -126,6 +144,8 @@ class TrialOptions:
     With `search_alg`, `param_space` holds its distributions and `spec_from_config` turns a
     sampled config into a TrainingSpec; listeners then receive that spec's training id.
     `wrap_report` adds to each epoch's report (e.g. the judge win rate against an anchor).
+    `stop()` true: each trial ends at its next reported checkpoint (already stored), e.g.
+    when the judge is gone past its deadline in overlap mode (the run is then resumable).
     """
 
     scheduler: Any = None
@@ -134,6 +154,7 @@ class TrialOptions:
     param_space: dict[str, Any] | None = None
     spec_from_config: Callable[[dict[str, Any]], TrainingSpec] | None = None
     wrap_report: ReportWrapper | None = None
+    stop: Callable[[], bool] | None = None
 
 
 GRID = TrialOptions()
@@ -146,7 +167,9 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     ensure_ray(cfg)
     outcome = TrialOutcome()
     by_id = {s.training_id: s for s in specs}
-    base = {"cfg": cfg.model_dump(mode="json"), "run_dir": str(run_dir.resolve())}
+    # Ray stores the param space on disk: trials get the config redacted (they never need
+    # the judge's or the tracker's credentials).
+    base = {"cfg": redact(cfg.model_dump(mode="json")), "run_dir": str(run_dir.resolve())}
     # The trainable is pickled to the workers: it must not capture the searcher or scheduler.
     from_config, wrap_report = opts.spec_from_config, opts.wrap_report
 
@@ -168,7 +191,8 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
         run_config=tune.RunConfig(
             name="tune", storage_path=str((run_dir / "ray").resolve()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.resources.max_failures),
-            callbacks=[_Relay(events, outcome, lambda c: to_spec(c).training_id)]),
+            callbacks=[_Relay(events, outcome, lambda c: to_spec(c).training_id)],
+            stop=_StopAfterCheckpoint(opts.stop) if opts.stop else None),
     )
     tuner.fit()
     return outcome

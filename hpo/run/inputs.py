@@ -7,7 +7,7 @@ A failure in either leaves nothing behind: a fresh run folder is removed again.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class RunOptions:
     resume: str | None = None
     fail_if_worse_than_baseline: bool = False
     dry_run: bool = False
+    # [i15 touch point] the dotted config keys the user gave as flags (for --resume's policy)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,11 @@ def resume_target(cfg: ExperimentConfig, opts: RunOptions) -> tuple[ExperimentCo
     """`--resume` runs the config stored in its run folder, not the one on the command line."""
     if not opts.resume:
         return cfg, None
+    from hpo.resume_policy import resume_config
+
     rd = RunDir.open(opts.resume, cfg.run_root)
-    return rd.config(), rd
+    # result-changing flags are refused; operational ones are applied and recorded
+    return resume_config(rd, opts.overrides), rd
 
 
 def stage_inputs(cfg: ExperimentConfig, inputs: Inputs, opts: RunOptions,

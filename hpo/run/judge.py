@@ -34,6 +34,10 @@ class Background:
         except BaseException as exc:  # re-raised in the caller's thread
             self._box["error"] = exc
 
+    def error(self) -> BaseException | None:
+        """The thread's error if it has failed already (without waiting)."""
+        return self._box.get("error")
+
     def result(self) -> Any:
         self._thread.join()
         if "error" in self._box:

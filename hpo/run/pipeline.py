@@ -9,16 +9,21 @@ judges a match as soon as both candidates' answers exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from hpo.config import ExperimentConfig
+from hpo.errors import JudgeUnavailableError
 from hpo.progress import Progress
 from hpo.run.decide import build_report, exit_code
 from hpo.run.inputs import Inputs, RunOptions, Workspace, plan_run, resume_target, stage_inputs
-from hpo.run.judge import judge_in_background
+from hpo.run.judge import Background, judge_in_background
 from hpo.run.record import record
 from hpo.run.recorder import RunRecorder
 from hpo.run.train import train_method
+from hpo.tracking.dashboard import parent_status
 from hpo.train_plugin import TrainContext, Trained, feed_from_disk, planned_ids
 
 __all__ = ["RunOptions", "run"]
@@ -32,24 +37,36 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
         print(dry_run_summary(cfg, inputs))
         return 0
     ws = stage_inputs(cfg, inputs, opts, resumed)  # 2. run folder, data, base model, judge
+    with parent_status(ws.tracker, ws.rd, cfg):  # RUNNING (again on resume); FAILED/KILLED on a stop
+        return run_stages(cfg, opts, inputs, ws)
+
+
+def run_stages(cfg: ExperimentConfig, opts: RunOptions, inputs: Inputs, ws: Workspace) -> int:
+    """Stages 3-6 over a staged workspace, with one progress view (live on a terminal)."""
     feed = feed_from_disk(ws.store, planned_ids(inputs.plan))
-    recorder = RunRecorder(cfg, ws.rd, ws.tracker, inputs.plan, feed, Progress(0))
-    parent_id = recorder.parent()
-    trained, tourney = train_and_judge(cfg, ws, inputs, recorder)  # 3. train, 4. judge
-    report = build_report(cfg, trained, ws.store, tourney)  # 5. decide
-    record(cfg, ws.rd, report, ws.tracker, parent_id)  # 6. record
+    progress = Progress(0, verdicts=ws.rd / "verdicts.sqlite")
+    try:
+        recorder = RunRecorder(cfg, ws.rd, ws.tracker, inputs.plan, feed, progress)
+        parent_id = recorder.parent()
+        trained, tourney = train_and_judge(cfg, ws, inputs, recorder)  # 3. train, 4. judge
+        report = build_report(cfg, trained, ws.store, tourney)  # 5. decide
+        record(cfg, ws.rd, report, ws.tracker, parent_id)  # 6. record
+    finally:
+        progress.close()
     return exit_code(report, opts.fail_if_worse_than_baseline)
 
 
 def train_and_judge(cfg: ExperimentConfig, ws: Workspace, inputs: Inputs,
                     recorder: RunRecorder) -> tuple[Trained, dict[str, Any]]:
     """Train, and judge on a thread: beside training when the candidates are known up front
-    (a grid), after it when a search decides them (adaptive)."""
+    (a grid), after it when a search decides them (adaptive). If the overlapped judge is gone
+    past its deadline, trainings stop after their current checkpoint (exit 5, resumable)."""
     method = train_method(cfg)
     ctx = TrainContext(cfg, ws.rd, ws.store, recorder, recorder.progress)
     say = recorder.progress.say
     if cfg.tournament.overlap and method.known_upfront:
         judging = judge_in_background(cfg, ws, inputs.val, Trained(inputs.plan, recorder.feed), say)
+        ctx = replace(ctx, stop=JudgeGone(judging, say, ws.rd.path))
         trained = method.train(ctx, inputs.plan, recorder.feed)
     else:
         trained = method.train(ctx, inputs.plan, recorder.feed)
@@ -59,6 +76,22 @@ def train_and_judge(cfg: ExperimentConfig, ws: Workspace, inputs: Inputs,
     except BaseException:
         ws.rd.update_state(status="interrupted")
         raise
+
+
+class JudgeGone:
+    """True once the overlapped tournament died because the judge stayed unreachable past
+    `judge.deadline_s`; says so once, with the resume command."""
+
+    def __init__(self, judging: Background, say: Callable[[str], None], run_dir: Path) -> None:
+        self.judging, self.say, self.run_dir, self.said = judging, say, run_dir, False
+
+    def __call__(self) -> bool:
+        gone = isinstance(self.judging.error(), JudgeUnavailableError)
+        if gone and not self.said:
+            self.said = True
+            self.say("judge gone past judge.deadline_s: trainings stop after their current"
+                     f" checkpoint; resume with: hpo run --resume {self.run_dir}")
+        return gone
 
 
 def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:

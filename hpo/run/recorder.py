@@ -16,7 +16,8 @@ from hpo.plan import Plan
 from hpo.progress import Progress
 from hpo.rundir import RunDir
 
-METRIC_KEYS = ("train_loss", "exact_match", "generation_seconds", "train_seconds", "tokens_per_s")
+METRIC_KEYS = ("train_loss", "exact_match", "validation_loss", "val_loss", "generation_seconds",
+               "train_seconds", "tokens_per_s")
 
 
 class RunRecorder:

@@ -12,7 +12,7 @@ from hpo.config import ExperimentConfig
 from hpo.feed import CandidateFeed
 from hpo.plan import Plan
 from hpo.train_plugin import TrainContext, Trained, TrainMethod
-from hpo.tuner import run_trials
+from hpo.tuner import TrialOptions, run_trials
 
 
 def train_method(cfg: ExperimentConfig) -> TrainMethod:
@@ -36,7 +36,8 @@ class GridTraining:
         if done:
             ctx.progress.say(f"resuming: {len(done)} trainings already complete, {len(todo)} to run")
         if todo:
-            run_trials(ctx.cfg, ctx.rd.path, todo, plan.checkpoints(), ctx.events)
+            run_trials(ctx.cfg, ctx.rd.path, todo, plan.checkpoints(), ctx.events,
+                       TrialOptions(stop=ctx.stop))
         feed.close("no answers were produced for this checkpoint")
         return Trained(plan, feed)
 

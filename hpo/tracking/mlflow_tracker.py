@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError, StorageError
+from hpo.secrets import redact, redact_text
 
 _MAX_PARAM = 6000
 
@@ -22,6 +23,13 @@ def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = str(value)[:_MAX_PARAM]
     return out
+
+
+def _cell(value: Any) -> Any:
+    """One table cell: numbers and strings as they are, anything else as text (None -> "")."""
+    if value is None:
+        return ""
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
 
 
 class MlflowTracker:
@@ -41,13 +49,16 @@ class MlflowTracker:
                 self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
             else:
                 self.experiment_id = exp.experiment_id
+            # MLflow 3 opens an experiment in its GenAI (traces) view unless told it is training.
+            self.client.set_experiment_tag(self.experiment_id, "mlflow.experimentKind",
+                                           "custom_model_development")
         except Exception as exc:  # mlflow raises many types for a bad URI
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"cannot open tracking URI {uri}: {first}") from None
 
     def start_run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
                   parent_id: str | None = None) -> str:
-        all_tags = dict(tags)
+        all_tags = {k: redact_text(str(v)) for k, v in tags.items()}
         if parent_id:
             all_tags["mlflow.parentRunId"] = parent_id
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
@@ -58,7 +69,7 @@ class MlflowTracker:
         from mlflow.entities import Param
 
         existing = self.client.get_run(run_id).data.params
-        fresh = [Param(k, v) for k, v in _flat(params).items() if k not in existing]
+        fresh = [Param(k, v) for k, v in _flat(redact(params)).items() if k not in existing]
         for i in range(0, len(fresh), 100):
             self.client.log_batch(run_id, params=fresh[i:i + 100])
 
@@ -82,8 +93,8 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=rows[i:i + 1000])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(run_id, key, str(value))
+        for key, value in redact({k: str(v) for k, v in tags.items()}).items():
+            self.client.set_tag(run_id, key, value)
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         try:
@@ -96,6 +107,22 @@ class MlflowTracker:
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
+
+    def reopen_run(self, run_id: str) -> None:
+        """A resumed run is RUNNING again (until end_run)."""
+        self.client.update_run(run_id, status="RUNNING")
+
+    def run_status(self, run_id: str) -> str:
+        return str(self.client.get_run(run_id).info.status)
+
+    def log_table(self, run_id: str, rows: Sequence[Mapping[str, Any]], artifact_file: str) -> None:
+        """Rows as an MLflow table (browsable in the UI's artifact view and the evaluation tab)."""
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        data = {c: [_cell(row.get(c)) for row in rows] for c in columns}
+        try:
+            self.client.log_table(run_id, data, artifact_file)
+        except OSError as exc:
+            raise StorageError(f"cannot store table {artifact_file}: {exc.strerror or exc}") from None
 
     def run_url(self, run_id: str) -> str:
         return f"#/experiments/{self.experiment_id}/runs/{run_id}"

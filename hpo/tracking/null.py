@@ -28,5 +28,12 @@ class NullTracker:
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None: ...
 
+    def reopen_run(self, run_id: str) -> None: ...
+
+    def run_status(self, run_id: str) -> str:
+        return ""
+
+    def log_table(self, run_id: str, rows: Sequence[Mapping[str, Any]], artifact_file: str) -> None: ...
+
     def run_url(self, run_id: str) -> str:
         return ""

@@ -56,7 +56,7 @@ def load_start(recipe: Recipe, model: str | None, extra_pieces: Sequence[str], s
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model)
+        tokenizer = AutoTokenizer.from_pretrained(model)  # type: ignore[assignment]
         loaded = AutoModelForCausalLM.from_pretrained(model)
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot load base model '{model}': {str(exc).splitlines()[0]}") from None

@@ -132,3 +132,55 @@ def test_invalid_judge_output_is_counted_and_retried(tmp_path: Path) -> None:
     assert len(invalid_rows) == 1 and "cannot decide" in invalid_rows[0]["raw"]
     matches = report["matches"] + ([report["baseline"]] if report["baseline"] else [])
     assert sum(m.get("invalid", 0) for m in matches) >= 1, "an invalid item was silently scored"
+
+
+def test_overlap_outage_exit_5_after_checkpoints_then_resume_on_new_judge_url(tmp_path: Path) -> None:
+    """Overlap on: the judge goes away for good while trials train. Training goes on; past
+    judge.deadline_s each trial stops after its current checkpoint (stored) and the run ends
+    with exit 5 (resumable).
+    A resume that changes the model is refused in one line; one that moves the judge
+    (--judge-url) applies it, records it, and finishes with 0 judgments repeated."""
+    write_space(tmp_path)
+    old = OpenAIStub().start()
+    old.answer = lambda prompt: prefer_longer(prompt, 0.2)
+    run_dir = tmp_path / "runs" / "overlap"
+    args = run_args(tmp_path, old, "overlap", "--set", "tournament.overlap=true",
+                    "--set", "judge.deadline_s=15")
+    proc = start_hpo(args, tmp_path / "logs")
+    try:
+        assert wait_for(lambda: len(old.completions()) >= 2, 600, proc), proc.output()[1][-3000:]
+        old.stop()  # gone for good, with trainings still running
+        rc = proc.wait(600)
+    finally:
+        kill_group(proc)
+        kill_marked(proc.marker)
+    out, err = proc.output()
+    assert rc == 5, err[-3000:]
+    assert "judge unreachable since" in out, out[-2000:]
+    stored_answers = {p.stem for p in (run_dir / "answers").glob("*.json")}
+    assert stored_answers, "exit 5 came before any checkpoint's answers were stored"
+    for cid in stored_answers:  # trainings stopped at checkpoint boundaries: epochs form prefixes
+        if cid.endswith("-ep2"):
+            assert cid.replace("-ep2", "-ep1") in stored_answers, sorted(stored_answers)
+    assert json.loads((run_dir / "state.json").read_text())["status"] == "interrupted"
+    stored = verdict_rows(run_dir / "verdicts.sqlite")
+
+    refused = start_hpo(["run", "--resume", str(run_dir), "--model", "smollm2-135m"], tmp_path / "logs")
+    assert refused.wait(120) == 2
+    lines = [ln for ln in refused.output()[1].splitlines() if ln.startswith("hpo: error:")]
+    assert len(lines) == 1 and "--model" in lines[0], refused.output()[1][-2000:]
+
+    with OpenAIStub() as new:
+        new.answer = prefer_longer
+        resumed = start_hpo(["run", "--resume", str(run_dir), "--judge-url", new.url], tmp_path / "logs")
+        try:
+            assert resumed.wait(300) == 0, resumed.output()[1][-3000:]
+        finally:
+            kill_marked(resumed.marker)
+        assert new.completions(), "the new judge URL was not used"
+    keys = verdict_keys(run_dir / "verdicts.sqlite")
+    report = json.loads((run_dir / "report.json").read_text())
+    assert len(keys) == len(set(keys)) and report["judge_stats"]["calls"] == len(keys) - stored
+    assert report["missing"] == {} and len(list((run_dir / "answers").glob("*.json"))) == 5
+    history = json.loads((run_dir / "state.json").read_text())["history"]
+    assert history[-1]["changed"]["judge.url"] == [old.url, new.url]

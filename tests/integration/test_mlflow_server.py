@@ -2,17 +2,27 @@
 
 `hpo ui` execs `mlflow server --backend-store-uri sqlite:///<run_root>/mlflow.db --host
 127.0.0.1 --workers 1` (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false). The test checks it listens
-on 127.0.0.1 only, reads experiment, runs, metrics and artifacts over REST with httpx, and,
-when `chromium` is installed, renders the run page headless and looks for the winner in the DOM.
+on 127.0.0.1 only, reads experiment, runs, metrics and artifacts over REST with httpx; then headless Debian
+`chromium` renders the MLflow UI's pages as a user sees them (skipped, with the reason, when
+chromium is absent; CI's .ci/run installs it).
+
+MLflow 3.17's UI picks its GenAI or model-training view from a global switch (the URL's
+`workflowType`, else the browser's saved choice); hpo also tags the experiment
+`mlflow.experimentKind=custom_model_development` and `hpo ui` prints the training-view URL.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import psutil
@@ -40,7 +50,7 @@ def start_ui(root: Path, logs: Path) -> tuple[HpoProcess, str]:
     port = free_port()
     ui = start_hpo(["ui", "--run-root", str(root), "--port", str(port)], logs)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180  # ~10 s idle; minutes on a loaded 2-core runner
     while time.monotonic() < deadline and ui.popen.poll() is None:
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
@@ -56,42 +66,109 @@ def listening_hosts(port: int) -> set[str]:
             if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
 
 
-def test_mlflow_server_serves_the_finished_run(tmp_path: Path) -> None:
-    root = finished_run(tmp_path)
-    report = json.loads((root / "ui" / "report.json").read_text())
-    winner = report["winner"]["candidate_id"]
-    ui, url = start_ui(root, tmp_path / "logs")
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """One reduced real run and `hpo ui` over its store, shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("served")
+    root = finished_run(tmp)
+    ui, url = start_ui(root, tmp / "logs")
     try:
-        assert listening_hosts(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}
-        api = f"{url}/api/2.0/mlflow"
-        exp = httpx.get(f"{api}/experiments/get-by-name", params={"experiment_name": "hpo"}).json()["experiment"]
-        runs = httpx.post(f"{api}/runs/search", json={"experiment_ids": [exp["experiment_id"]]}).json()["runs"]
-        tags = {r["info"]["run_id"]: {t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs}
-        parent = next(rid for rid, t in tags.items() if "mlflow.parentRunId" not in t)
-        assert tags[parent]["hpo.winner"] == winner and tags[parent]["hpo.status"] == "complete"
-        assert len(runs) == 4  # parent + 2 grid trainings + baseline
-        child = next(rid for rid, t in tags.items() if t.get("hpo.training_id") == winner.rsplit("-ep", 1)[0])
-        history = httpx.get(f"{api}/metrics/get-history", params={"run_id": child, "metric_key": "exact_match"}).json()
-        assert {m["step"] for m in history["metrics"]} >= {report["winner"]["epoch"]}
-        listed = httpx.get(f"{api}/artifacts/list", params={"run_id": parent}).json()
-        assert {"report.json", "verdicts.jsonl"} <= {f["path"] for f in listed["files"]}
-        served = httpx.get(f"{url}/get-artifact", params={"path": "report.json", "run_uuid": parent})
-        assert served.status_code == 200 and served.json()["winner"]["candidate_id"] == winner
-        if shutil.which("chromium"):
-            dom = render(f"{url}/#/experiments/{exp['experiment_id']}/runs/{parent}", tmp_path)
-            assert "ui" in dom and winner in dom, dom[-2000:]
+        yield root, url
     finally:
         kill_group(ui)
         kill_marked(ui.marker)
 
 
-def render(page: str, tmp: Path) -> str:
-    """Headless chromium: a screenshot (kept in tmp) and the DOM after the JS app rendered."""
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run",
-             f"--user-data-dir={tmp / 'chromium'}", "--window-size=1400,900", "--virtual-time-budget=20000"]
-    shot = tmp / "run-page.png"
-    subprocess.run(["chromium", *flags, f"--screenshot={shot}", page], capture_output=True, timeout=120)
-    assert shot.is_file() and shot.stat().st_size > 10_000
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
+def test_mlflow_server_serves_the_finished_run(served: tuple[Path, str], tmp_path: Path) -> None:
+    root, url = served
+    report = json.loads((root / "ui" / "report.json").read_text())
+    winner = report["winner"]["candidate_id"]
+    assert listening_hosts(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}
+    api = f"{url}/api/2.0/mlflow"
+    exp = httpx.get(f"{api}/experiments/get-by-name", params={"experiment_name": "hpo"}).json()["experiment"]
+    runs = httpx.post(f"{api}/runs/search", json={"experiment_ids": [exp["experiment_id"]]}).json()["runs"]
+    tags = {r["info"]["run_id"]: {t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs}
+    parent = next(rid for rid, t in tags.items() if "mlflow.parentRunId" not in t)
+    assert tags[parent]["hpo.winner"] == winner and tags[parent]["hpo.status"] == "complete"
+    assert len(runs) == 4  # parent + 2 grid trainings + baseline
+    child = next(rid for rid, t in tags.items() if t.get("hpo.training_id") == winner.rsplit("-ep", 1)[0])
+    history = httpx.get(f"{api}/metrics/get-history", params={"run_id": child, "metric_key": "exact_match"}).json()
+    assert {m["step"] for m in history["metrics"]} >= {report["winner"]["epoch"]}
+    listed = httpx.get(f"{api}/artifacts/list", params={"run_id": parent}).json()
+    assert {"report.json", "verdicts.jsonl"} <= {f["path"] for f in listed["files"]}
+    got = httpx.get(f"{url}/get-artifact", params={"path": "report.json", "run_uuid": parent})
+    assert got.status_code == 200 and got.json()["winner"]["candidate_id"] == winner
+    assert exp["tags"] and {"key": "mlflow.experimentKind", "value": "custom_model_development"} in exp["tags"]
+    listed = httpx.get(f"{api}/artifacts/list", params={"run_id": parent, "path": "tables"}).json()
+    assert {"tables/candidates.json", "tables/matches.json", "tables/winner_vs_baseline.json"} <= {
+        f["path"] for f in listed["files"]}
+    assert tags[parent]["mlflow.source.git.commit"] and "hpo.version.torch" in tags[parent]
+    rate = httpx.get(f"{api}/metrics/get-history",
+                     params={"run_id": child, "metric_key": "judge_win_rate_vs_baseline"}).json()
+    assert [m["step"] for m in rate["metrics"]] == [report["winner"]["epoch"]]
+    assert {r["info"]["status"] for r in runs} == {"FINISHED"}
+    env = httpx.get(f"{api}/artifacts/list", params={"run_id": parent, "path": "environment"}).json()
+    assert [f["path"] for f in env["files"]] == ["environment/packages.txt"]
+
+
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def test_mlflow_ui_renders_the_training_dashboard(served: tuple[Path, str], tmp_path: Path) -> None:
+    """The rendered pages a user opens: the experiment's runs (model-training view), the
+    child runs compared (name, lr, optimizer of each), the parent's winner tag, the match table."""
+    if not shutil.which("chromium"):
+        pytest.skip("chromium not installed (apt-get install -y chromium); CI's .ci/run installs it")
+    root, url = served
+    report = json.loads((root / "ui" / "report.json").read_text())
+    api = f"{url}/api/2.0/mlflow"
+    exp = httpx.get(f"{api}/experiments/get-by-name", params={"experiment_name": "hpo"}).json()["experiment"]
+    eid = exp["experiment_id"]
+    runs = httpx.post(f"{api}/runs/search", json={"experiment_ids": [eid]}).json()["runs"]
+    parent = next(r for r in runs if not any(t["key"] == "mlflow.parentRunId" for t in r["data"]["tags"]))
+    children = [r for r in runs if r is not parent]
+    pid = parent["info"]["run_id"]
+
+    runs_page = text_of(render(f"{url}/#/experiments/{eid}/runs?{TRAINING_VIEW}", tmp_path, "runs.png"))
+    assert "Model training" in runs_page and "Model registry" in runs_page, runs_page[:1500]
+    assert "Run Name" in runs_page and f"| {parent['info']['run_name']} |" in runs_page, runs_page[:2000]
+    assert "Sessions" not in runs_page and "Token Usage" not in runs_page  # not the GenAI overview
+
+    ids = json.dumps([c["info"]["run_id"] for c in children])
+    compare = text_of(render(f"{url}/#/compare-runs?runs={quote(ids)}&experiments={quote(json.dumps([eid]))}"
+                             f"&{TRAINING_VIEW}", tmp_path))
+    for child in children:
+        params = {p["key"]: p["value"] for p in child["data"]["params"]}
+        assert child["info"]["run_name"] in compare, compare[:2000]
+        assert f"| {params['lr']} |" in compare and f"| {params['optimizer']} |" in compare, compare[:2000]
+    assert "| lr |" in compare and "| optimizer |" in compare
+
+    run_page = text_of(render(f"{url}/#/experiments/{eid}/runs/{pid}?{TRAINING_VIEW}", tmp_path))
+    assert f"hpo.winner | : {report['winner']['candidate_id']}" in run_page, run_page[:2000]
+
+    table = text_of(render(f"{url}/#/experiments/{eid}/runs/{pid}/artifacts/tables/matches.json"
+                           f"?{TRAINING_VIEW}", tmp_path))
+    first = next(m for m in report["matches"] if not m["forfeit"])
+    assert "tables/matches.json" in table and "| stage |" in table, table[:2000]
+    assert f"| {first['stage']} | {first['a']} | {first['b']} |" in table, table[:2000]
+
+
+def render(page: str, tmp: Path, screenshot: str | None = None) -> str:
+    """Headless chromium: the DOM after the JS app rendered (and a screenshot kept in tmp)."""
+    profile = Path(tempfile.mkdtemp(dir=tmp))  # a fresh profile: no saved view choice
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--window-size=1600,1000", "--virtual-time-budget=20000"]
+    if screenshot:
+        shot = tmp / screenshot
+        subprocess.run(["chromium", *flags, f"--screenshot={shot}", page], capture_output=True, timeout=150)
+        assert shot.is_file() and shot.stat().st_size > 10_000
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", page], capture_output=True, text=True, timeout=150)
     return dom.stdout
+
+
+def text_of(dom: str) -> str:
+    """The page's visible text, cells separated by ' | ' (scripts and styles dropped)."""
+    body = re.sub(r"<script.*?</script>|<style.*?</style>", "", dom, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", " | ", body))
+    return re.sub(r"(\s*\|\s*)+", " | ", text)

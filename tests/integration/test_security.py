@@ -62,6 +62,53 @@ def test_api_key_never_leaks(tmp_path: Path) -> None:
         assert not any(SECRET in str(v) for v in values)
 
 
+URL_PASSWORD = "url-pass-5e1f"
+PASTED_KEY = "sk-pasted0key0not0a0name77"  # a key pasted where the env var's *name* belongs
+
+
+def test_url_credentials_and_secret_flag_never_written(tmp_path: Path) -> None:
+    """A judge URL with credentials and a secret-looking `--set` value: a real run uses the
+    credentials (the stub sees them as Basic auth) and no byte it writes carries either secret:
+    run folder, MLflow sqlite store and artifacts, Ray's stored param space, stdout, stderr.
+    A resume then asks for the URL again (secrets are never stored) in one line, exit 2."""
+    import base64
+
+    (tmp_path / "grid.yaml").write_text(SMALL_GRID)
+    (tmp_path / "base.yaml").write_text(SMALL_BASELINE)
+    root = tmp_path / "runs"
+    with OpenAIStub() as stub:
+        stub.answer = prefer_longer
+        url = stub.url.replace("http://", f"http://judge-user:{URL_PASSWORD}@")
+        args = ["run", "--run-root", str(root), "--space", str(tmp_path / "grid.yaml"),
+                "--set", f"search.baseline={tmp_path / 'base.yaml'}", "--set", "data.synthetic.n_train=300",
+                "--set", "data.synthetic.n_validation=8", "--set", "tournament.blocks=1",
+                "--judge", "vllm", "--judge-model", stub.model, "--judge-url", url,
+                "--set", f"judge.api_key_env={PASTED_KEY}", "--run-name", "sec2"]
+        proc = start_hpo(args, tmp_path / "logs")
+        try:
+            rc = proc.wait(400)
+        finally:
+            kill_marked(proc.marker)
+        sent = {r.headers.get("authorization") for r in stub.completions()}
+    out, err = proc.output()
+    assert rc == 0, err[-3000:]
+    basic = "Basic " + base64.b64encode(f"judge-user:{URL_PASSWORD}".encode()).decode()
+    assert sent == {basic}, f"the URL credentials were not used: {sent}"
+    needles = [URL_PASSWORD, PASTED_KEY, basic.split()[1]]
+    for needle in needles:
+        assert needle not in out and needle not in err, needle
+        assert files_containing(root, needle.encode()) == [], needle
+        assert files_containing(tmp_path / "logs", needle.encode()) == [], needle
+    assert (root / "mlflow.db").is_file() and any((root / "mlartifacts").rglob("*.json"))
+    resumed = start_hpo(["run", "--resume", str(root / "sec2")], tmp_path / "logs")
+    try:
+        assert resumed.wait(120) == 2
+    finally:
+        kill_marked(resumed.marker)
+    lines = [ln for ln in resumed.output()[1].splitlines() if ln.startswith("hpo: error:")]
+    assert len(lines) == 1 and "--judge-url" in lines[0], resumed.output()[1][-2000:]
+
+
 def test_safe_defaults() -> None:
     assert ExperimentConfig().model.trust_remote_code is False
     for exp in sorted((REPO / "experiments").glob("*.yaml")):

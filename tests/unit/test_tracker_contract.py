@@ -29,8 +29,28 @@ def test_tracker_protocol_roundtrip(tracker: Any, tmp_path: Path) -> None:
     (tmp_path / "f.txt").write_text("hello")
     tracker.log_artifact(parent, tmp_path / "f.txt")
     tracker.set_tags(parent, {"hpo.winner": "c1"})
+    tracker.log_table(parent, [{"stage": "final", "wins": 3}, {"stage": "block 1", "note": None}],
+                      "tables/matches.json")
     tracker.end_run(child)
     tracker.end_run(parent, "FAILED")
+    tracker.reopen_run(parent)  # a resumed run is RUNNING again
+    assert tracker.run_status(parent) in ("RUNNING", "")
+    tracker.end_run(parent, "KILLED")
+
+
+def test_mlflow_tables_and_status(tmp_path: Path) -> None:
+    t = TRACKERS.create("mlflow", uri=f"sqlite:///{tmp_path}/m.db", experiment="x",
+                        artifact_root=tmp_path / "art")
+    run = t.start_run("p", {}, {})
+    t.log_table(run, [{"stage": "final", "wins": 3}, {"stage": "block 1", "extra": None}], "tables/m.json")
+    import json
+
+    table = json.loads(next((tmp_path / "art").rglob("m.json")).read_text())
+    assert table["columns"] == ["stage", "wins", "extra"] and table["data"][0][:2] == ["final", 3]
+    t.end_run(run, "FAILED")
+    assert t.run_status(run) == "FAILED"
+    t.reopen_run(run)
+    assert t.run_status(run) == "RUNNING"
 
 
 def test_mlflow_tracker_records_nested_runs(tmp_path: Path) -> None:
