@@ -96,10 +96,25 @@ class ResourcesConfig(_Strict):
     max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
 
 
+class RunStorageConfig(_Strict):
+    """Where a run's trials live on a cluster (issue 11, docs/cluster.md).
+
+    `transport`: how trials get their inputs and return their outputs. "disk" reads and writes
+    the run folder (one node, or a shared filesystem at the same path); "ray" sends data, base
+    model and answers through Ray, so a trial needs nothing from the driver's disk; "auto" is
+    "ray" when `resources.address` joins a cluster, else "disk".
+    `storage`: a pyarrow filesystem URI (local path, NFS mount, s3://, gs://) that every node
+    can read, given to Ray Tune as its `storage_path` (default: `<run folder>/ray`).
+    """
+
+    storage: str | None = None
+    transport: Literal["auto", "disk", "ray"] = "auto"
+
+
 class JudgeConfig(_Strict):
     backend: str = "reference"
     model: str | None = None
-    url: str = "http://127.0.0.1:8000"
+    url: str | list[str] = "http://127.0.0.1:8000"  # [issue 11] a list = replicas of one judge
     policy: Literal["strict", "lenient"] = "strict"
     mode: Literal["verdict", "full"] = "verdict"
     concurrency: int = Field(16, gt=0)
@@ -137,6 +152,7 @@ class ExperimentConfig(_Strict):
     judge: JudgeConfig = JudgeConfig()
     tournament: TournamentConfig = TournamentConfig()
     tracking: TrackingConfig = TrackingConfig()
+    run: RunStorageConfig = RunStorageConfig()  # [issue 11] cluster storage and trial transport
 
     @field_validator("name")
     @classmethod

@@ -126,7 +126,12 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     sampled config into a TrainingSpec; listeners then receive that spec's training id.
     """
 
+    from hpo.trial import transport  # [issue 11] trials that need nothing from the driver's disk
+
     ensure_ray(cfg)
+    inputs = transport.pack_inputs(run_dir) if transport.remote_trials(cfg) else None
+    if inputs is not None:
+        on_result = transport.Receiver(run_dir, on_result)
     outcome = TrialOutcome()
     space = param_space or {
         "spec_id": tune.grid_search([s.training_id for s in specs]),
@@ -134,23 +139,29 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     by_id = {s.training_id: s for s in specs}
     base = {"cfg": cfg.model_dump(mode="json"), "run_dir": str(run_dir.resolve())}
 
-    def _fn(config: dict[str, Any]) -> None:
+    def _fn(config: dict[str, Any], hpo_inputs: Any = None) -> None:
         spec = spec_from_config(config) if spec_from_config else by_id[config["spec_id"]]
         epochs = checkpoints.get(spec.training_id, list(range(1, spec.epochs + 1)))
-        trainable({**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}, wrap_report)
+        full = {**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}
+        if hpo_inputs is not None:  # [issue 11]
+            transport.run_remote(full, hpo_inputs, wrap_report, trainable)
+        else:
+            trainable(full, wrap_report)
 
     def _trial_id(config: dict[str, Any]) -> str:
         return spec_from_config(config).training_id if spec_from_config else str(config["spec_id"])
 
     resources = {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial}
+    fn = tune.with_parameters(_fn, hpo_inputs=inputs) if inputs is not None else _fn
+    storage_path, name = transport.storage(cfg, run_dir)  # [issue 11] run.storage
     tuner = tune.Tuner(
-        tune.with_resources(_fn, resources),
+        tune.with_resources(fn, resources),
         param_space=space,
         tune_config=tune.TuneConfig(num_samples=num_samples, reuse_actors=True,
                                     max_concurrent_trials=cfg.search.max_concurrent,
                                     scheduler=scheduler, search_alg=search_alg),
         run_config=tune.RunConfig(
-            name="tune", storage_path=str((run_dir / "ray").resolve()), verbose=0,
+            name=name, storage_path=storage_path, verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.resources.max_failures),
             callbacks=[_Relay(on_result, on_end, outcome, _trial_id)]),
     )

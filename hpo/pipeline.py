@@ -53,8 +53,12 @@ def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]
         plan = make_adaptive_plan(cfg)
     else:
         plan = make_plan(cfg)
+    from hpo.cluster import validate_cluster  # [issue 11]
+    from hpo.trial.transport import remote_trials
+
+    validate_cluster(cfg)
     resolved = resolve_model(cfg.model.name)
-    if resolved.kind == "hub":
+    if resolved.kind == "hub" and not remote_trials(cfg):  # [issue 11] remote: nodes load it
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
@@ -71,7 +75,10 @@ def stage(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Exa
         write_jsonl(train, rd / "data" / "train.jsonl")
         write_jsonl(val, rd / "data" / "validation.jsonl")
     if not (rd / "base" / "base.json").exists():
-        prepare_base(cfg.model, train, rd / "base", cfg.train.seed)
+        from hpo.trial.transport import remote_trials  # [issue 11]
+
+        prepare_base(cfg.model, train, rd / "base", cfg.train.seed,
+                     locate_weights=not remote_trials(cfg))
 
 
 def stage_safely(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Example]) -> None:

@@ -24,6 +24,7 @@ import httpx
 
 from hpo.errors import ConfigError, JudgeUnavailableError
 from judge.backends import check_mode, max_tokens_for
+from judge.backends.replicas import ReplicaPool
 from judge.parse import parse_judgment
 from judge.prompt import build_prompt
 from judge.types import JudgeRequest, Judgment, Verdict
@@ -57,7 +58,7 @@ class VLLMJudge:
     def __init__(
         self,
         model: str,
-        url: str = "http://127.0.0.1:8000",
+        url: str | Sequence[str] = "http://127.0.0.1:8000",
         mode: str = "verdict",
         concurrency: int = 16,
         timeout_s: float = 60,
@@ -72,7 +73,8 @@ class VLLMJudge:
             raise ConfigError("vllm judge: concurrency>=1, timeout_s>0, deadline_s>0, max_retries>=0")
         self.model, self.mode = model, check_mode(mode)
         self.identity = f"vllm:{model}:{mode}"
-        self._url = url.rstrip("/")
+        self._pool = ReplicaPool(url)  # [issue 11] one URL or several replicas
+        self._url = self._pool.urls[0]
         self._max_tokens = max_tokens_for(mode, max_new_tokens)
         self._concurrency, self._max_retries, self._deadline_s = concurrency, max_retries, deadline_s
         self._timeout_s = timeout_s
@@ -95,11 +97,14 @@ class VLLMJudge:
         return self._client
 
     def check_reachable(self) -> None:
-        """Fail fast at startup: the server must answer /health and serve `model`."""
-        where = redact_url(self._url)
+        """Fail fast at startup: a server (one replica at least) must answer and serve `model`."""
+        self._pool.check_any(self._check_one, JudgeUnavailableError)  # [issue 11]
+
+    def _check_one(self, url: str) -> None:
+        where = redact_url(url)
         try:
-            health = self._http().get(f"{self._url}/health")
-            models = self._http().get(f"{self._url}/v1/models")
+            health = self._http().get(f"{url}/health")
+            models = self._http().get(f"{url}/v1/models")
         except httpx.TransportError as exc:
             raise JudgeUnavailableError(f"judge server {where} is unreachable ({type(exc).__name__})") from None
         if health.status_code in (401, 403) or models.status_code in (401, 403):
@@ -141,9 +146,15 @@ class VLLMJudge:
         while not abort.is_set():
             now = time.monotonic()
             remaining = self._deadline_s - (now - failing_since) if failing_since else self._timeout_s
+            url = self._pool.pick()  # [issue 11] spread over replicas; a failed one is set aside
             try:  # no attempt may outlive the deadline (a hung server, a half-closed socket)
-                return self._post(payload, max(0.5, min(self._timeout_s, remaining)))
+                judgment = self._post(payload, max(0.5, min(self._timeout_s, remaining)), url)
+                self._pool.served(url)
+                return judgment
             except _Retry as exc:
+                self._pool.failed(url)
+                if self._pool.live():  # another replica answers: move this request there now
+                    continue
                 failures += 1
                 failing_since = failing_since or now
                 waited = time.monotonic() - failing_since
@@ -159,10 +170,10 @@ class VLLMJudge:
                 abort.wait(delay)
         raise JudgeUnavailableError("judge call aborted after another request failed")
 
-    def _post(self, payload: dict[str, Any], timeout_s: float) -> Judgment:
+    def _post(self, payload: dict[str, Any], timeout_s: float, url: str) -> Judgment:
         """One attempt: a Judgment, or _Retry, or ConfigError for a wrong key or model."""
         try:
-            resp = self._http().post(f"{self._url}/v1/completions", json=payload, timeout=timeout_s)
+            resp = self._http().post(f"{url}/v1/completions", json=payload, timeout=timeout_s)
         except (httpx.ConnectError, httpx.ConnectTimeout):
             raise _Retry("server unreachable", unreachable=True) from None
         except httpx.TransportError as exc:
