@@ -9,6 +9,8 @@ launch from a laptop (docs/cluster.md).
 
 from __future__ import annotations
 
+import os
+
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
 
@@ -28,11 +30,17 @@ def check_address(address: str | None) -> None:
                           "the GCS address HOST:6379 from a cluster node, or " + JOB_HINT)
 
 
+def cluster_address(cfg: ExperimentConfig) -> str | None:
+    """The cluster to join: `resources.address`, else the one a Ray job runs in (RAY_ADDRESS,
+    set by `ray job submit`), else None (start a local Ray)."""
+    return cfg.resources.address or os.environ.get("RAY_ADDRESS") or None
+
+
 def validate_cluster(cfg: ExperimentConfig) -> None:
     """Cluster settings that can be checked on the driver alone."""
     from hpo.trial.transport import remote_trials
 
-    check_address(cfg.resources.address)
+    check_address(cluster_address(cfg))
     adaptive = cfg.search.search != "grid" or cfg.search.scheduler != "none"
     if adaptive and remote_trials(cfg):
         raise ConfigError("adaptive search (search.search/scheduler) judges inside trials and needs "

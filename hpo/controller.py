@@ -106,8 +106,11 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    if cfg.resources.address:
-        ray.init(address=cfg.resources.address, log_to_driver=False)
+    from hpo.cluster import cluster_address  # [issue 11] --address, or the job's RAY_ADDRESS
+
+    address = cluster_address(cfg)
+    if address:
+        ray.init(address=address, log_to_driver=False)
     else:
         num_cpus = max(int(cfg.search.max_concurrent * cfg.resources.cpus_per_trial), 1)
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,

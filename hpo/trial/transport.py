@@ -37,8 +37,10 @@ Report = Callable[[dict[str, Any]], None]
 
 def remote_trials(cfg: ExperimentConfig) -> bool:
     """Do trials get inputs and return outputs through Ray instead of the run folder?"""
+    from hpo.cluster import cluster_address
+
     mode = cfg.run.transport
-    return mode == "ray" or (mode == "auto" and cfg.resources.address is not None)
+    return mode == "ray" or (mode == "auto" and cluster_address(cfg) is not None)
 
 
 def storage(cfg: ExperimentConfig, run_dir: Path) -> tuple[str, str]:
