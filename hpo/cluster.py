@@ -41,8 +41,56 @@ def validate_cluster(cfg: ExperimentConfig) -> None:
     from hpo.trial.transport import remote_trials
 
     check_address(cluster_address(cfg))
+    gpu_split(cfg)
     adaptive = cfg.search.search != "grid" or cfg.search.scheduler != "none"
     if adaptive and remote_trials(cfg):
         raise ConfigError("adaptive search (search.search/scheduler) judges inside trials and needs "
                           "the run folder on every node: set run.transport: disk with a shared "
                           "filesystem, or use the grid")
+
+
+def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
+    """What Ray reserves for one trial (the same numbers the plan prints)."""
+    return {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial}
+
+
+def judge_gpus(cfg: ExperimentConfig) -> float:
+    """GPUs the judge's Ray actor holds: judge.serve.gpus (at least its tensor parallel size)."""
+    serve = cfg.judge.serve
+    if serve is None:
+        return 0.0
+    return max(serve.gpus, float(serve.tensor_parallel_size or 0))
+
+
+def gpu_split(cfg: ExperimentConfig) -> str | None:
+    """The --dry-run line that splits GPUs between the judge and concurrent trials, or None when
+    nothing uses GPUs. Raises a one-line ConfigError when they cannot fit on one node."""
+    per_trial, slots = cfg.resources.gpus_per_trial, cfg.search.max_concurrent
+    judge = judge_gpus(cfg)
+    if not per_trial and not judge:
+        return None
+    trials = per_trial * slots
+    node = cfg.resources.gpus_per_node
+    line = f"GPUs: judge {judge:g} (Ray actor) + trials {slots} x {per_trial:g} = {trials:g}"
+    if node is not None:
+        if judge + trials > node:
+            fit = int((node - judge) // per_trial) if per_trial else 0
+            raise ConfigError(f"GPUs: judge {judge:g} + {slots} concurrent trials x {per_trial:g} = "
+                              f"{judge + trials:g} > {node} per node; set search.max_concurrent: {fit}")
+        line += f" of {node} per node ({node - judge - trials:g} idle)"
+    if cfg.judge.serve is not None:
+        line += "\n  start the judge with: " + serve_command(cfg)
+    return line
+
+
+def serve_command(cfg: ExperimentConfig) -> str:
+    """The `hpo serve-judge --ray` command that holds exactly the GPUs the plan counts."""
+    serve = cfg.judge.serve
+    assert serve is not None
+    cmd = f"hpo serve-judge {cfg.judge.model or 'MODEL'} --ray --host 0.0.0.0 --port {serve.port} " \
+          f"--gpus {judge_gpus(cfg):g}"
+    if serve.tensor_parallel_size:
+        cmd += f" --tensor-parallel-size {serve.tensor_parallel_size}"
+    if serve.gpu_memory_utilization:
+        cmd += f" --gpu-memory-utilization {serve.gpu_memory_utilization}"
+    return cmd + f" --api-key-env {cfg.judge.api_key_env}"

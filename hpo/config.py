@@ -94,6 +94,7 @@ class ResourcesConfig(_Strict):
     gpus_per_trial: float = Field(0, ge=0)
     address: str | None = None  # join an existing Ray cluster
     max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
+    gpus_per_node: int | None = Field(None, ge=0)  # [issue 11] for the --dry-run GPU split
 
 
 class RunStorageConfig(_Strict):
@@ -111,6 +112,16 @@ class RunStorageConfig(_Strict):
     transport: Literal["auto", "disk", "ray"] = "auto"
 
 
+class JudgeServeConfig(_Strict):
+    """The judge server as a Ray actor holding its own GPUs (`hpo serve-judge --ray`), so the
+    plan counts them and Ray never gives them to a trial (issue 11, docs/cluster.md)."""
+
+    gpus: float = Field(1, ge=0)
+    tensor_parallel_size: int | None = Field(None, gt=0)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    port: int = Field(8000, gt=0, lt=65536)
+
+
 class JudgeConfig(_Strict):
     backend: str = "reference"
     model: str | None = None
@@ -125,6 +136,7 @@ class JudgeConfig(_Strict):
     api_key_env: str = "HPO_JUDGE_API_KEY"
     tie_margin: float = Field(0.02, ge=0)
     batch_size: int = Field(16, gt=0)
+    serve: JudgeServeConfig | None = None  # [issue 11] the judge's GPUs inside Ray's accounting
 
 
 class TournamentConfig(_Strict):

@@ -154,7 +154,9 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     def _trial_id(config: dict[str, Any]) -> str:
         return spec_from_config(config).training_id if spec_from_config else str(config["spec_id"])
 
-    resources = {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial}
+    from hpo.cluster import trial_resources  # [issue 11] the numbers --dry-run prints
+
+    resources = trial_resources(cfg)
     fn = tune.with_parameters(_fn, hpo_inputs=inputs) if inputs is not None else _fn
     storage_path, name = transport.storage(cfg, run_dir)  # [issue 11] run.storage
     tuner = tune.Tuner(

@@ -56,7 +56,7 @@ def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]
     from hpo.cluster import validate_cluster  # [issue 11]
     from hpo.trial.transport import remote_trials
 
-    validate_cluster(cfg)
+    validate_cluster(cfg)  # also: judge and trial GPUs fit a node
     resolved = resolve_model(cfg.model.name)
     if resolved.kind == "hub" and not remote_trials(cfg):  # [issue 11] remote: nodes load it
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
@@ -100,7 +100,12 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
         cfg = rd.config()
     plan, train, val = validate(cfg)
     if opts.dry_run:
+        from hpo.cluster import gpu_split  # [issue 11]
+
         print(plan.summary(len(val), cfg.tournament.strategy))
+        split = gpu_split(cfg)
+        if split:
+            print(split)
         return 0
     from hpo.judging import build_backend
     from hpo.tracking.session import open_tracker

@@ -130,12 +130,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--served-name", default=None, help="model name clients use (default: MODEL)")
     p.add_argument("--max-model-len", type=int, default=None)
     p.add_argument("--wait", type=float, default=300, help="seconds to wait for /health")
+    add_cluster_flags(p)  # [issue 11]
     p.set_defaults(func=run_serve_judge)
+
+
+def add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    """vLLM's GPU flags, and `--ray`: run the server as a Ray actor that holds its GPUs."""
+    p.add_argument("--tensor-parallel-size", type=int, default=None, help="vLLM tensor parallel size")
+    p.add_argument("--gpu-memory-utilization", type=float, default=None,
+                   help="vLLM's share of each GPU's memory (0-1)")
+    p.add_argument("--api-key-env", default=None,
+                   help="env variable holding the API key the server requires (never on the command line)")
+    p.add_argument("--ray", action="store_true",
+                   help="start the server as a Ray actor holding its GPUs, so trials never get them")
+    p.add_argument("--address", default=None, help="with --ray: the cluster (default: auto)")
+    p.add_argument("--gpus", type=float, default=None,
+                   help="with --ray: GPUs to reserve (default: the tensor parallel size, or 1)")
+    p.add_argument("--detach", action="store_true", help="with --ray: leave the actor running and exit")
 
 
 def run_serve_judge(args: argparse.Namespace) -> int:
     """CLI action: start, report readiness on one line, then run until Ctrl-C."""
-    proc = serve_judge(args.model, args.host, args.port, args.python, wait_s=args.wait,
+    from judge import ray_serve  # [issue 11]
+
+    if args.ray:
+        return ray_serve.run_blocking(args)
+    extra = ray_serve.vllm_args(args.tensor_parallel_size, args.gpu_memory_utilization, args.api_key_env)
+    proc = serve_judge(args.model, args.host, args.port, args.python, extra_args=extra, wait_s=args.wait,
                        served_name=args.served_name, max_model_len=args.max_model_len)
     print(f"judge server ready: http://{args.host}:{args.port} model={args.served_name or args.model} pid={proc.pid}")
     try:

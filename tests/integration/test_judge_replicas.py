@@ -78,6 +78,8 @@ def test_replica_dies_mid_tournament_then_comes_back(tmp_path: Path) -> None:
         # A repeat is only a request A received but never answered (in flight when it died):
         assert len(repeats) <= judge._concurrency and all(n == 2 for n in repeats.values())
         assert all(p in _prompts(a) for p in repeats)
+        print(f"served before the kill A={killed['a']} B={killed['b']}; after: B={len(b.completions())}; "
+              f"stored {stored}; re-sent after the kill {len(repeats)}")
         assert winner == _tournament(judge, store, answers)  # again: all from the store
         assert sum(asked.values()) == len(a.completions()) + len(b.completions())  # 0 re-asked
 
