@@ -69,7 +69,16 @@ def pack_inputs(run_dir: Path) -> TrialInputs:
     if folder is not None:
         files |= {f"base/{p.relative_to(folder)}": p.read_bytes()
                   for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "base.json"}
-    return TrialInputs(run_dir.name, files, base)
+    return TrialInputs(run_key(run_dir), files, base)
+
+
+def run_key(run_dir: Path) -> str:
+    """The run's name on other nodes: its folder name plus a hash of its full driver path, so two
+    runs with the same name under different roots never share a scratch folder."""
+    import hashlib
+
+    digest = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:8]
+    return f"{Path(run_dir).name}-{digest}"
 
 
 def _shipped_base_folder(run_dir: Path, base: dict[str, Any]) -> Path | None:

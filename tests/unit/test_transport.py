@@ -66,7 +66,7 @@ def _staged_run(tmp_path: Path) -> Path:
 def test_pack_unpack_rebuilds_the_run_inputs_elsewhere(tmp_path: Path) -> None:
     run = _staged_run(tmp_path)
     inputs = transport.pack_inputs(run)
-    assert inputs.run_name == "myrun" and "data/train.jsonl" in inputs.files
+    assert inputs.run_name.startswith("myrun-") and "data/train.jsonl" in inputs.files
     assert any(k.startswith("base/") and k.endswith(".safetensors") for k in inputs.files)
     node = transport.unpack_inputs(inputs, tmp_path / "node" / "scratch")
     for rel, blob in inputs.files.items():
@@ -137,5 +137,6 @@ def test_run_remote_trains_in_scratch_and_cleans_up(tmp_path: Path, monkeypatch:
 
     transport.run_remote({"spec": SPEC.to_dict(), "run_dir": str(run)}, transport.pack_inputs(run),
                          None, fake_trainable)
-    assert seen["run_dir"] == tmp_path / "nodetmp" / "hpo-trials" / "myrun" / SPEC.training_id
+    key = transport.run_key(run)
+    assert seen["run_dir"] == tmp_path / "nodetmp" / "hpo-trials" / key / SPEC.training_id
     assert seen["has_data"] and not Path(str(seen["run_dir"])).exists()
