@@ -71,6 +71,7 @@ class LocalCluster:
         """Environment for every node, driver and `ray job submit` of this cluster."""
         return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.root / "token"),
                 "RAY_DISABLE_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO),
+                "RAY_raylet_start_wait_time_s": "180",  # a loaded 2-core CI box registers slowly
                 MARKER_ENV: self.marker}
 
     def _start(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
@@ -93,7 +94,7 @@ class LocalCluster:
         else:
             argv.append("--include-dashboard=false")
         self._start(argv, "head")
-        self._wait_port(self.port, 90)
+        self._wait_started("head", 180)  # the head's own node must be in the GCS before others join
         if self.dashboard_port:
             self._wait_port(self.dashboard_port, 90)
         return self
@@ -122,13 +123,30 @@ class LocalCluster:
             argv.append(f"--resources={json.dumps(resources)}")
         return argv
 
-    def wait_nodes(self, count: int, timeout: float = 90) -> None:
+    def wait_started(self, timeout: float = 180) -> None:
+        """Block until every node's `ray start` has reported the runtime started."""
+        for n in range(1, len(self.nodes)):
+            self._wait_started(f"node{n}", timeout)
+
+    def _wait_started(self, name: str, timeout: float) -> None:
+        log, deadline = self.root / f"{name}.log", time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "Ray runtime started" in log.read_text(errors="replace"):
+                return
+            if any(p.poll() is not None for p in self.nodes):
+                raise RuntimeError(f"a cluster node exited early:\n{self.logs()}")
+            time.sleep(0.5)
+        raise RuntimeError(f"{name} not started after {timeout}s:\n{self.logs()}")
+
+    def wait_nodes(self, count: int, timeout: float = 180) -> None:
         """Block until `count` nodes are alive (asks the GCS through a short-lived driver)."""
         code = ("import ray,time,sys\nray.init(address=sys.argv[1],log_to_driver=False)\n"
                 "t=time.time()\nwhile sum(n['Alive'] for n in ray.nodes())<int(sys.argv[2]):\n"
                 "  time.sleep(0.5)\n  assert time.time()-t<float(sys.argv[3])\n")
-        subprocess.run([sys.executable, "-c", code, self.address, str(count), str(timeout)],
-                       env=self.env, check=True, timeout=timeout + 60, capture_output=True)
+        proc = subprocess.run([sys.executable, "-c", code, self.address, str(count), str(timeout)],
+                              env=self.env, timeout=timeout + 60, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{count} nodes not alive after {timeout}s: {proc.stderr[-1500:]}\n{self.logs()}")
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(self.root.glob("*.log")))

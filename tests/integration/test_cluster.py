@@ -61,7 +61,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalClu
     try:
         c.start_head(num_cpus=0, dashboard=True)
         c.add_hidden_node(hidden, num_cpus=2)
-        c.wait_nodes(2)
+        c.wait_started()
         yield c, hidden
     finally:
         left = c.stop()
