@@ -63,11 +63,10 @@ def start(model: str, gpus: float, port: int = 8000, host: str = "0.0.0.0", pyth
     """Create the actor (reserving `gpus` GPUs) and wait until its server answers /health."""
     import ray
 
-    cls = ray.remote(JudgeServer).options(
-        name=f"{ACTOR_PREFIX}{port}", num_gpus=gpus, num_cpus=cpus,
-        lifetime="detached" if detach else None, max_restarts=0)
-    actor = cls.remote(model, host, port, python, list(extra_args), wait_s, served_name,  # type: ignore[attr-defined]
-                       max_model_len, gpus > 0)
+    cls: Any = ray.remote(JudgeServer)
+    actor = cls.options(name=f"{ACTOR_PREFIX}{port}", num_gpus=gpus, num_cpus=cpus,
+                        lifetime="detached" if detach else None, max_restarts=0).remote(
+        model, host, port, python, list(extra_args), wait_s, served_name, max_model_len, gpus > 0)
     ray.get(actor.info.remote(), timeout=wait_s + 60)  # raises the server's start error, if any
     return actor
 
