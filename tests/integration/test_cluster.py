@@ -43,7 +43,8 @@ def local_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The same reduced run on one node with the run folder on disk (before the cluster starts)."""
     root = tmp_path_factory.mktemp("local")
     (root / "grid.yaml").write_text(GRID)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DISABLE_USAGE_STATS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DISABLE_USAGE_STATS": "1", "PYTHONPATH": str(REPO),
+           "RAY_raylet_start_wait_time_s": "180"}
     env.pop("RAY_ADDRESS", None)
     proc = _hpo(["--run-root", str(root / "runs"), "--run-name", "lo", *RUN_FLAGS], env, root)
     assert proc.returncode == 0, proc.stderr[-3000:]
