@@ -16,6 +16,7 @@ on a node that cannot see the run folder. Then:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -166,6 +167,8 @@ def run_remote(config: dict[str, Any], inputs: TrialInputs, wrap_report: Any,
 
     trainable({**config, "run_dir": str(scratch)}, wrap)
     shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the run's folder too, once its last training is done
+        scratch.parent.rmdir()
 
 
 # -- driver: receive ---------------------------------------------------------------------------
