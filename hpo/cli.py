@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_plugins(sub: Any) -> None:
     from hpo.data.judge_pairs import synthetic_source
     from judge import cli as judge_cli
-    from judge import serve as judge_serve
+    from judge import serve_cli as judge_serve
 
     judge_cli.register(sub, synthetic=synthetic_source)
     judge_serve.register(sub)

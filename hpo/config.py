@@ -99,12 +99,38 @@ class ResourcesConfig(_Strict):
     gpus_per_trial: float = Field(0, ge=0)
     address: str | None = None  # join an existing Ray cluster
     max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
+    gpus_per_node: int | None = Field(None, ge=0)  # [issue 11] for the --dry-run GPU split
+
+
+class RunStorageConfig(_Strict):
+    """Where a run's trials live on a cluster (issue 11, docs/cluster.md).
+
+    `transport`: how trials get their inputs and return their outputs. "disk" reads and writes
+    the run folder (one node, or a shared filesystem at the same path); "ray" sends data, base
+    model and answers through Ray, so a trial needs nothing from the driver's disk; "auto" is
+    "ray" when `resources.address` joins a cluster, else "disk".
+    `storage`: a pyarrow filesystem URI (local path, NFS mount, s3://, gs://) that every node
+    can read, given to Ray Tune as its `storage_path` (default: `<run folder>/ray`).
+    """
+
+    storage: str | None = None
+    transport: Literal["auto", "disk", "ray"] = "auto"
+
+
+class JudgeServeConfig(_Strict):
+    """The judge server as a Ray actor holding its own GPUs (`hpo serve-judge --ray`), so the
+    plan counts them and Ray never gives them to a trial (issue 11, docs/cluster.md)."""
+
+    gpus: float = Field(1, ge=0)
+    tensor_parallel_size: int | None = Field(None, gt=0)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    port: int = Field(8000, gt=0, lt=65536)
 
 
 class JudgeConfig(_Strict):
     backend: str = "reference"
     model: str | None = None
-    url: str = "http://127.0.0.1:8000"
+    url: str | list[str] = "http://127.0.0.1:8000"  # a list = replicas of one judge
     policy: Literal["strict", "lenient", "soft"] = "strict"
     mode: Literal["verdict", "full", "logprobs", "faithful"] = "verdict"
     tie_band: float = Field(0.0, ge=0, lt=1)  # logprobs/soft: |P(1) - P(2)| <= band is a Tie
@@ -116,6 +142,7 @@ class JudgeConfig(_Strict):
     api_key_env: str = "HPO_JUDGE_API_KEY"
     tie_margin: float = Field(0.02, ge=0)
     batch_size: int = Field(16, gt=0)
+    serve: JudgeServeConfig | None = None  # [issue 11] the judge's GPUs inside Ray's accounting
 
 
 class TournamentConfig(_Strict):
@@ -144,6 +171,7 @@ class ExperimentConfig(_Strict):
     judge: JudgeConfig = JudgeConfig()
     tournament: TournamentConfig = TournamentConfig()
     tracking: TrackingConfig = TrackingConfig()
+    run: RunStorageConfig = RunStorageConfig()  # [issue 11] cluster storage and trial transport
 
     @field_validator("name")
     @classmethod

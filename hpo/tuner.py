@@ -129,8 +129,11 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    if cfg.resources.address:
-        ray.init(address=cfg.resources.address, log_to_driver=False)
+    from hpo.cluster import cluster_address  # [issue 11] --address, or the job's RAY_ADDRESS
+
+    address = cluster_address(cfg)
+    if address:
+        ray.init(address=address, log_to_driver=False)
     else:
         num_cpus = max(int(cfg.search.max_concurrent * cfg.resources.cpus_per_trial), 1)
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
@@ -163,36 +166,73 @@ GRID = TrialOptions()
 def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpec],
                checkpoints: dict[str, list[int]], events: TrialEvents,
                opts: TrialOptions = GRID) -> TrialOutcome:
-    """Run one Ray Tune trial per spec (grid) or per sample (searcher), with retries."""
+    """Run one Ray Tune trial per spec (grid) or per sample (searcher), with retries.
+
+    When trials run through Ray (`run.transport`), they get their inputs from the object
+    store and send their answers back in their reports; only this driver writes the run folder.
+    """
+    from hpo.cluster import trial_resources
+    from hpo.trial import transport
+
     ensure_ray(cfg)
+    inputs = transport.pack_inputs(run_dir) if transport.remote_trials(cfg) else None
+    if inputs is not None:
+        events = Received(transport.Receiver(run_dir, events.on_result), events.on_end)
     outcome = TrialOutcome()
     by_id = {s.training_id: s for s in specs}
-    # Ray stores the param space on disk: trials get the config redacted (they never need
-    # the judge's or the tracker's credentials).
-    base = {"cfg": redact(cfg.model_dump(mode="json")), "run_dir": str(run_dir.resolve())}
-    # The trainable is pickled to the workers: it must not capture the searcher or scheduler.
-    from_config, wrap_report = opts.spec_from_config, opts.wrap_report
-
-    def to_spec(config: dict[str, Any]) -> TrainingSpec:
-        return from_config(config) if from_config else by_id[config["spec_id"]]
-
-    def _fn(config: dict[str, Any]) -> None:
-        spec = to_spec(config)
-        epochs = checkpoints.get(spec.training_id, list(range(1, spec.epochs + 1)))
-        trainable({**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}, wrap_report)
-
+    fn = trial_function(cfg, run_dir, by_id, checkpoints, opts)
+    if inputs is not None:
+        fn = tune.with_parameters(fn, hpo_inputs=inputs)
+    storage_path, name = transport.storage(cfg, run_dir)
     tuner = tune.Tuner(
-        tune.with_resources(_fn, {"cpu": cfg.resources.cpus_per_trial,
-                                  "gpu": cfg.resources.gpus_per_trial}),
+        tune.with_resources(fn, trial_resources(cfg)),
         param_space=opts.param_space or {"spec_id": tune.grid_search(list(by_id))},
         tune_config=tune.TuneConfig(num_samples=opts.num_samples, reuse_actors=True,
                                     max_concurrent_trials=cfg.search.max_concurrent,
                                     scheduler=opts.scheduler, search_alg=opts.search_alg),
         run_config=tune.RunConfig(
-            name="tune", storage_path=str((run_dir / "ray").resolve()), verbose=0,
+            name=name, storage_path=storage_path, verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.resources.max_failures),
-            callbacks=[_Relay(events, outcome, lambda c: to_spec(c).training_id)],
+            callbacks=[_Relay(events, outcome, spec_lookup(by_id, opts.spec_from_config))],
             stop=_StopAfterCheckpoint(opts.stop) if opts.stop else None),
     )
     tuner.fit()
     return outcome
+
+
+@dataclass(frozen=True)
+class Received:
+    """Trial events whose results pass through the driver-side transport receiver first."""
+
+    on_result: Callable[[str, dict[str, Any]], None]
+    on_end: Callable[[str, str | None], None]
+
+
+def spec_lookup(by_id: dict[str, TrainingSpec],
+                from_config: Callable[[dict[str, Any]], TrainingSpec] | None
+                ) -> Callable[[dict[str, Any]], str]:
+    """A trial config -> its training id (a searcher's config, or the grid's spec id)."""
+    def training_id(config: dict[str, Any]) -> str:
+        return from_config(config).training_id if from_config else str(config["spec_id"])
+    return training_id
+
+
+def trial_function(cfg: ExperimentConfig, run_dir: Path, by_id: dict[str, TrainingSpec],
+                   checkpoints: dict[str, list[int]], opts: TrialOptions) -> Callable[..., None]:
+    """The function trainable. It is pickled to the workers, so it captures only plain data
+    and the two callables it needs, never the searcher or scheduler. Ray stores the param
+    space on disk: trials get the config redacted (they never need the judge's credentials)."""
+    from hpo.trial import transport
+
+    base = {"cfg": redact(cfg.model_dump(mode="json")), "run_dir": str(run_dir.resolve())}
+    from_config, wrap_report = opts.spec_from_config, opts.wrap_report
+
+    def _fn(config: dict[str, Any], hpo_inputs: Any = None) -> None:
+        spec = from_config(config) if from_config else by_id[config["spec_id"]]
+        epochs = checkpoints.get(spec.training_id, list(range(1, spec.epochs + 1)))
+        full = {**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}
+        if hpo_inputs is not None:  # trials through Ray: nothing from the driver's disk
+            transport.run_remote(full, hpo_inputs, wrap_report, trainable)
+        else:
+            trainable(full, wrap_report)
+    return _fn

@@ -9,7 +9,6 @@ The server runs in its own process group so `stop_server` leaves no orphans.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -118,29 +117,3 @@ def stop_server(proc: subprocess.Popen[bytes], grace_s: float = 15) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `serve-judge MODEL [--host] [--port] [--python PATH]` to the hpo CLI."""
-    p = subparsers.add_parser("serve-judge", help="start a vLLM judge server and wait until ready")
-    p.add_argument("model", help="local model directory (or hub id already cached)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--python", default=None, help="python of the vLLM venv (default: this one)")
-    p.add_argument("--served-name", default=None, help="model name clients use (default: MODEL)")
-    p.add_argument("--max-model-len", type=int, default=None)
-    p.add_argument("--wait", type=float, default=300, help="seconds to wait for /health")
-    p.set_defaults(func=run_serve_judge)
-
-
-def run_serve_judge(args: argparse.Namespace) -> int:
-    """CLI action: start, report readiness on one line, then run until Ctrl-C."""
-    proc = serve_judge(args.model, args.host, args.port, args.python, wait_s=args.wait,
-                       served_name=args.served_name, max_model_len=args.max_model_len)
-    print(f"judge server ready: http://{args.host}:{args.port} model={args.served_name or args.model} pid={proc.pid}")
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop_server(proc)

@@ -33,10 +33,13 @@ def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir: Path, seed: int) -> Path:
+def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir: Path, seed: int,
+                 locate_weights: bool = True) -> Path:
     """Make the base model ready under `out_dir`; fail fast with a ConfigError if it cannot be.
 
-    Idempotent: if `out_dir/base.json` already describes the same inputs, nothing is redone."""
+    Idempotent: if `out_dir/base.json` already describes the same inputs, nothing is redone.
+    `locate_weights=False` (trials on other nodes): a hub model is recorded by repo id only and
+    each node loads it from its own cache, so the driver needs neither the weights nor a GPU."""
     out_dir = Path(out_dir)
     resolved = resolve_model(model_cfg.name)
     fingerprint = _fingerprint(model_cfg, train_examples, seed)
@@ -56,7 +59,8 @@ def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir:
     elif resolved.kind == "smollm2":
         info["path"] = str(smollm2.cached_dir())
     elif resolved.kind == "hub":
-        info |= {"path": str(hub_snapshot(resolved)), "repo_id": resolved.source}
+        path = str(hub_snapshot(resolved)) if locate_weights else None
+        info |= {"path": path, "repo_id": resolved.source}
     else:
         info["path"] = resolved.source
     atomic_write_json(info_path, info)

@@ -68,8 +68,12 @@ def plan_run(cfg: ExperimentConfig) -> Inputs:
     from hpo.tournament.registry import STRATEGIES
 
     plan = make_plan(cfg, load_search_space(cfg))
+    from hpo.cluster import validate_cluster
+    from hpo.trial.transport import remote_trials
+
+    validate_cluster(cfg)  # also: judge and trial GPUs fit a node
     resolved = resolve_model(cfg.model.name)
-    if resolved.kind == "hub":
+    if resolved.kind == "hub" and not remote_trials(cfg):  # [issue 11] remote: nodes load it
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
@@ -95,7 +99,10 @@ def stage(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Exa
         write_jsonl(train, rd / "data" / "train.jsonl")
         write_jsonl(val, rd / "data" / "validation.jsonl")
     if not (rd / "base" / "base.json").exists():
-        prepare_base(cfg.model, train, rd / "base", cfg.train.seed)
+        from hpo.trial.transport import remote_trials  # [issue 11]
+
+        prepare_base(cfg.model, train, rd / "base", cfg.train.seed,
+                     locate_weights=not remote_trials(cfg))
 
 
 def stage_safely(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Example]) -> None:

@@ -99,5 +99,8 @@ def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:
     from hpo.tournament.registry import max_calls
 
     n_items, strategy = len(inputs.val), cfg.tournament.strategy
+    from hpo.cluster import gpu_split
+
     bound = max_calls(strategy, len(inputs.plan.candidates), n_items)
-    return inputs.plan.summary(n_items, strategy, bound)
+    split = gpu_split(cfg)  # judge and trial GPUs, when the judge is served in the cluster
+    return inputs.plan.summary(n_items, strategy, bound) + (f"\n{split}" if split else "")

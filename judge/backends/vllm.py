@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from judge.backends import check_mode, check_tie_band, decoding_tag, max_tokens_for, prompt_budget
+from judge.backends.replicas import ReplicaPool
 from judge.errors import ConfigError, JudgeUnavailableError
 from judge.fit import fit_request, prompt_of
 from judge.parse import parse_judgment, verdict_from_probs
@@ -74,7 +75,7 @@ class VLLMJudge:
     def __init__(
         self,
         model: str,
-        url: str = "http://127.0.0.1:8000",
+        url: str | Sequence[str] = "http://127.0.0.1:8000",
         mode: str = "verdict",
         concurrency: int = 16,
         timeout_s: float = 60,
@@ -90,7 +91,8 @@ class VLLMJudge:
             raise ConfigError("vllm judge: concurrency>=1, timeout_s>0, deadline_s>0, max_retries>=0")
         self.model, self.mode = model, check_mode(mode)
         self.tie_band = check_tie_band(tie_band)
-        self._url = url.rstrip("/")
+        self._pool = ReplicaPool(url)  # one URL or several replicas of one judge
+        self._url = self._pool.urls[0]
         self._max_tokens = max_tokens_for(mode, max_new_tokens)
         tag = decoding_tag(mode, self._max_tokens, self.tie_band)
         self._tag = tag.replace("rep=1.2:early", "rep=none:vllm-beam") if mode == "faithful" else tag
@@ -118,11 +120,14 @@ class VLLMJudge:
         return self._client
 
     def check_reachable(self) -> None:
-        """Fail fast at startup: the server must answer /health and serve `model`."""
-        where = redact_url(self._url)
+        """Fail fast at startup: a server (one replica at least) must answer and serve `model`."""
+        self._pool.check_any(self._check_one, JudgeUnavailableError)  # [issue 11]
+
+    def _check_one(self, url: str) -> None:
+        where = redact_url(url)
         try:
-            health = self._http().get(f"{self._url}/health")
-            models = self._http().get(f"{self._url}/v1/models")
+            health = self._http().get(f"{url}/health")
+            models = self._http().get(f"{url}/v1/models")
         except httpx.TransportError as exc:
             raise JudgeUnavailableError(f"judge server {where} is unreachable ({type(exc).__name__})") from None
         if health.status_code in (401, 403) or models.status_code in (401, 403):
@@ -200,8 +205,10 @@ class VLLMJudge:
         while not abort.is_set():
             now = time.monotonic()
             remaining = self._deadline_s - (now - failing_since) if failing_since else self._timeout_s
+            url = self._pool.pick()  # [issue 11] spread over replicas; a failed one is set aside
             try:  # no attempt may outlive the deadline (a hung server, a half-closed socket)
-                judgment = self._post(payload, max(0.5, min(self._timeout_s, remaining)))
+                judgment = self._post(payload, max(0.5, min(self._timeout_s, remaining)), url)
+                self._pool.served(url)
                 return _with_cut(judgment, cut)
             except _Overflow as exc:
                 if cut or "prompt" not in payload:
@@ -213,6 +220,9 @@ class VLLMJudge:
                 payload = {**payload, "prompt": prompt_of(fit_req), "max_tokens": min(self._max_tokens, room)}
                 cut = fit_cut or "12"
             except _Retry as exc:
+                self._pool.failed(url)
+                if self._pool.live():  # another replica answers: move this request there now
+                    continue
                 failures += 1
                 failing_since = failing_since or now
                 waited = time.monotonic() - failing_since
@@ -228,10 +238,10 @@ class VLLMJudge:
                 abort.wait(delay)
         raise JudgeUnavailableError("judge call aborted after another request failed")
 
-    def _post(self, payload: dict[str, Any], timeout_s: float) -> Judgment:
+    def _post(self, payload: dict[str, Any], timeout_s: float, url: str) -> Judgment:
         """One attempt: a Judgment, or _Retry, or ConfigError for a wrong key or model."""
         try:
-            resp = self._http().post(f"{self._url}/v1/completions", json=payload, timeout=timeout_s)
+            resp = self._http().post(f"{url}/v1/completions", json=payload, timeout=timeout_s)
         except (httpx.ConnectError, httpx.ConnectTimeout):
             raise _Retry("server unreachable", unreachable=True) from None
         except httpx.TransportError as exc:

@@ -1,0 +1,104 @@
+"""The judge server inside a Ray cluster's accounting (issue 11): `hpo serve-judge --ray`.
+
+A vLLM server started by hand takes GPUs that Ray does not know about, so Ray may schedule a
+trial onto the judge's card. Here the server runs inside a Ray actor that holds `num_gpus`
+GPUs: Ray sets the actor's CUDA_VISIBLE_DEVICES to the GPUs it reserved, the server process
+inherits them, and no trial is given those GPUs while the actor lives. The actor is named
+(`hpo-judge-<port>`) and detached, so it outlives the command that started it only when asked
+(`--detach`); otherwise Ctrl-C stops the server and gives the GPUs back.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+ACTOR_PREFIX = "hpo-judge-"
+
+
+def vllm_args(tensor_parallel_size: int | None, gpu_memory_utilization: float | None,
+              api_key_env: str | None) -> list[str]:
+    """Extra vLLM server flags for the GPU share, tensor parallelism and an API key (from the
+    environment, so the key is never on a command line that a config or log could show)."""
+    args: list[str] = []
+    if tensor_parallel_size:
+        args += ["--tensor-parallel-size", str(tensor_parallel_size)]
+    if gpu_memory_utilization:
+        args += ["--gpu-memory-utilization", str(gpu_memory_utilization)]
+    if api_key_env and os.environ.get(api_key_env):
+        args += ["--api-key", os.environ[api_key_env]]
+    return args
+
+
+class JudgeServer:
+    """Ray actor body: starts the vLLM server on the actor's node with the actor's GPUs."""
+
+    def __init__(self, model: str, host: str, port: int, python: str | None,
+                 extra_args: Sequence[str], wait_s: float, served_name: str | None,
+                 max_model_len: int | None, gpu: bool) -> None:
+        from judge.serve import serve_judge
+
+        self.gpu_ids = [str(g) for g in __import__("ray").get_gpu_ids()]
+        self.proc = serve_judge(model, host, port, python, extra_args=extra_args, wait_s=wait_s,
+                                served_name=served_name, max_model_len=max_model_len, gpu=gpu)
+
+    def info(self) -> dict[str, Any]:
+        """Where the server is and which GPUs Ray gave it."""
+        import ray
+
+        return {"pid": self.proc.pid, "gpu_ids": self.gpu_ids, "node_ip": ray.util.get_node_ip_address(),
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+
+    def stop(self) -> None:
+        from judge.serve import stop_server
+
+        stop_server(self.proc)
+
+
+def start(model: str, gpus: float, port: int = 8000, host: str = "0.0.0.0", python: str | None = None,
+          extra_args: Sequence[str] = (), wait_s: float = 600, served_name: str | None = None,
+          max_model_len: int | None = None, detach: bool = False, cpus: float = 1) -> Any:
+    """Create the actor (reserving `gpus` GPUs) and wait until its server answers /health."""
+    import ray
+
+    cls: Any = ray.remote(JudgeServer)
+    actor = cls.options(name=f"{ACTOR_PREFIX}{port}", num_gpus=gpus, num_cpus=cpus,
+                        lifetime="detached" if detach else None, max_restarts=0).remote(
+        model, host, port, python, list(extra_args), wait_s, served_name, max_model_len, gpus > 0)
+    ray.get(actor.info.remote(), timeout=wait_s + 60)  # raises the server's start error, if any
+    return actor
+
+
+def stop(actor: Any) -> None:
+    """Stop the server, then the actor (its GPUs go back to Ray)."""
+    import ray
+
+    try:
+        ray.get(actor.stop.remote(), timeout=60)
+    finally:
+        ray.kill(actor)
+
+
+def run_blocking(args: Any) -> int:
+    """`hpo serve-judge --ray`: join the cluster, start the actor, print where, wait for Ctrl-C."""
+    import ray
+
+    ray.init(address=args.address or "auto", log_to_driver=False)
+    extra = vllm_args(args.tensor_parallel_size, args.gpu_memory_utilization, args.api_key_env)
+    gpus = args.gpus if args.gpus is not None else (args.tensor_parallel_size or 1)
+    actor = start(args.model, gpus, args.port, args.host, args.python, extra, args.wait,
+                  args.served_name, args.max_model_len, detach=args.detach)
+    info = ray.get(actor.info.remote())
+    print(f"judge server ready: http://{info['node_ip']}:{args.port} model={args.served_name or args.model} "
+          f"gpus={','.join(info['gpu_ids']) or 'none'} (Ray actor {ACTOR_PREFIX}{args.port})", flush=True)
+    if args.detach:
+        return 0
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(actor)

@@ -1,0 +1,54 @@
+"""`hpo serve-judge`: the command line over judge.serve (a local vLLM process) and
+judge.ray_serve (the same server as a Ray actor that holds its GPUs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from judge import ray_serve
+from judge.serve import serve_judge, stop_server
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `serve-judge MODEL [--host] [--port] [--python PATH]` to the hpo CLI."""
+    p = subparsers.add_parser("serve-judge", help="start a vLLM judge server and wait until ready")
+    p.add_argument("model", help="local model directory (or hub id already cached)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--python", default=None, help="python of the vLLM venv (default: this one)")
+    p.add_argument("--served-name", default=None, help="model name clients use (default: MODEL)")
+    p.add_argument("--max-model-len", type=int, default=None)
+    p.add_argument("--wait", type=float, default=300, help="seconds to wait for /health")
+    add_cluster_flags(p)  # [issue 11]
+    p.set_defaults(func=run_serve_judge)
+
+
+def add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    """vLLM's GPU flags, and `--ray`: run the server as a Ray actor that holds its GPUs."""
+    p.add_argument("--tensor-parallel-size", type=int, default=None, help="vLLM tensor parallel size")
+    p.add_argument("--gpu-memory-utilization", type=float, default=None,
+                   help="vLLM's share of each GPU's memory (0-1)")
+    p.add_argument("--api-key-env", default=None,
+                   help="env variable holding the API key the server requires (never on the command line)")
+    p.add_argument("--ray", action="store_true",
+                   help="start the server as a Ray actor holding its GPUs, so trials never get them")
+    p.add_argument("--address", default=None, help="with --ray: the cluster (default: auto)")
+    p.add_argument("--gpus", type=float, default=None,
+                   help="with --ray: GPUs to reserve (default: the tensor parallel size, or 1)")
+    p.add_argument("--detach", action="store_true", help="with --ray: leave the actor running and exit")
+
+
+def run_serve_judge(args: argparse.Namespace) -> int:
+    """CLI action: start, report readiness on one line, then run until Ctrl-C."""
+    if args.ray:
+        return ray_serve.run_blocking(args)
+    extra = ray_serve.vllm_args(args.tensor_parallel_size, args.gpu_memory_utilization, args.api_key_env)
+    proc = serve_judge(args.model, args.host, args.port, args.python, extra_args=extra, wait_s=args.wait,
+                       served_name=args.served_name, max_model_len=args.max_model_len)
+    print(f"judge server ready: http://{args.host}:{args.port} model={args.served_name or args.model} pid={proc.pid}")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_server(proc)
