@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hpo.errors import ConfigError
 
@@ -32,7 +32,9 @@ class LoraConfig(_Strict):
     rank: int = Field(8, gt=0)
     alpha: int = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] = ["q_proj", "v_proj"]
+    # None = the architecture's attention projections (hpo.models.lora.DEFAULT_TARGETS);
+    # ["all-linear"] = every linear layer but the output head (peft's shorthand).
+    target_modules: list[str] | None = None
 
 
 class ModelConfig(_Strict):
@@ -73,7 +75,14 @@ class TrainConfig(_Strict):
     sgd_momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     keep_weights: Literal["none", "best", "all"] = "none"
-    deepspeed: str | None = None  # path to a DeepSpeed JSON config (ZeRO-2 for multi-GPU)
+    # Path to a DeepSpeed JSON config (ZeRO-2 across the trial's workers); resolved against the
+    # experiment file's folder, then the working directory, then the repo, when the config loads.
+    deepspeed: str | None = None
+    # Micro-batches per optimizer step; effective batch = batch_size x this x workers_per_trial.
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    gradient_checkpointing: bool = False
+    # "bf16-mixed": fp32 master weights, bf16 compute (DeepSpeed bf16, else torch.autocast).
+    precision: Literal["fp32", "bf16-mixed"] = "fp32"
     # Tests only: "<training_id>:<epoch>:once|always" raises mid-epoch in that training.
     fault_injection: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+:[0-9]+:(once|always)$")
 
@@ -90,8 +99,11 @@ class SearchConfig(_Strict):
 
 
 class ResourcesConfig(_Strict):
-    cpus_per_trial: float = Field(1, gt=0)
-    gpus_per_trial: float = Field(0, ge=0)
+    cpus_per_trial: float = Field(1, gt=0)  # in all, split evenly over the trial's workers
+    gpus_per_trial: float = Field(0, ge=0)  # 1 worker only; with N workers each gets 1 GPU
+    # N > 1: the trial drives a Ray Train group of N workers (DDP, or ZeRO-2 with train.deepspeed).
+    workers_per_trial: int = Field(1, gt=0)
+    use_gpu: bool = False  # one GPU per worker (and Ray sets CUDA_VISIBLE_DEVICES)
     address: str | None = None  # join an existing Ray cluster
     max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
 
@@ -144,6 +156,19 @@ class ExperimentConfig(_Strict):
         if not v or "/" in v or v.startswith(".") or "\\" in v:
             raise ValueError("must be a plain folder name (no '/', not starting with '.')")
         return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.model.lora is None and self.model.dtype in ("bfloat16", "float16") \
+                and self.train.precision == "fp32":
+            raise ValueError(f"model.dtype={self.model.dtype} with full fine-tuning would train pure "
+                             f"{self.model.dtype} weights (Adam updates fall below its resolution); "
+                             "set train.precision: bf16-mixed (fp32 master weights), or use LoRA")
+        adaptive = self.search.search != "grid" or self.search.scheduler != "none"
+        if adaptive and self.resources.workers_per_trial > 1:
+            raise ValueError("resources.workers_per_trial > 1 works with the grid search only "
+                             "(search.search=grid, search.scheduler=none)")
+        return self
 
 
 def lr_multiplier(cfg: ExperimentConfig) -> float:
@@ -202,10 +227,34 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     data: dict[str, Any] = read_yaml(path) if path else {}
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
+    from hpo.models.presets import apply_preset
+
+    data = apply_preset(data)
     try:
-        return ExperimentConfig.model_validate(data)
+        cfg = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, str(path) if path else "config")) from None
+    return resolve_files(cfg, path.parent if path else None)
+
+
+def resolve_files(cfg: ExperimentConfig, base: Path | None) -> ExperimentConfig:
+    """Make `train.deepspeed` absolute and check it now, before anything is written: Ray
+    trials run in other working directories, so a relative path would not be found there.
+    Looked up next to the experiment file first, then from the working directory, then the repo."""
+    if not cfg.train.deepspeed:
+        return cfg
+    given = Path(cfg.train.deepspeed).expanduser()
+    candidates = [given] if given.is_absolute() else [*([base / given] if base else []), given,
+                                                        resolve_resource(str(given))]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise ConfigError(f"train.deepspeed: config not found: {cfg.train.deepspeed} (looked in "
+                          f"{', '.join(str(c.parent.resolve()) for c in candidates)})")
+    from hpo.trial.deepspeed import resolve_config
+
+    cfg.train.deepspeed = str(found.resolve())
+    resolve_config(cfg.train.deepspeed, cfg)  # valid JSON, "auto" values consistent
+    return cfg
 
 
 def parse_override(text: str) -> tuple[str, Any]:

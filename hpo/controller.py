@@ -31,7 +31,7 @@ def trainable(config: dict[str, Any], wrap_report: ReportWrapper | None = None) 
     `wrap_report` lets a searcher add to each epoch's report (e.g. the judge win rate against
     an anchor); the wrapper may hold reports back and must flush them in `close()`.
     """
-    from hpo.trial.train import run_training
+    from hpo.trial.workers import run_trial  # [i10 touch point] N workers via Ray Train
 
     cfg = ExperimentConfig.model_validate(config["cfg"])
     spec = TrainingSpec.from_dict(config["spec"])
@@ -41,7 +41,7 @@ def trainable(config: dict[str, Any], wrap_report: ReportWrapper | None = None) 
         tune.report(dict(metrics))
 
     wrapped = wrap_report(report, spec, run_dir, cfg) if wrap_report else None
-    run_training(spec, list(config["checkpoints"]), run_dir, cfg, report=wrapped or report)
+    run_trial(spec, list(config["checkpoints"]), run_dir, cfg, report=wrapped or report)
     if wrapped is not None:
         wrapped.close()
 
@@ -102,15 +102,17 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     """Start a local Ray (or join `--address`) once per driver process."""
     import ray
 
+    from hpo.trial.workers import prepare_env, ray_cpus  # [i10 touch point]
+
     if ray.is_initialized():
         return
+    prepare_env()
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if cfg.resources.address:
         ray.init(address=cfg.resources.address, log_to_driver=False)
     else:
-        num_cpus = max(int(cfg.search.max_concurrent * cfg.resources.cpus_per_trial), 1)
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=ray_cpus(cfg), include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
 
 
@@ -142,7 +144,9 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     def _trial_id(config: dict[str, Any]) -> str:
         return spec_from_config(config).training_id if spec_from_config else str(config["spec_id"])
 
-    resources = {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial}
+    from hpo.trial.workers import trial_resources  # [i10 touch point] driver vs worker bundles
+
+    resources = trial_resources(cfg)
     tuner = tune.Tuner(
         tune.with_resources(_fn, resources),
         param_space=space,
