@@ -40,8 +40,9 @@ def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
     return train, val
 
 
-def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]:
-    """Everything that can be checked without writing: plan, names, data."""
+def validate(cfg: ExperimentConfig, dry_run: bool = False) -> tuple[Plan, list[Example], list[Example]]:
+    """Everything that can be checked without writing: plan, names, data. A dry run needs no
+    weights, GPU or data files (it says what the real run needs instead)."""
     from hpo.judging import validate_judge
     from hpo.models.aliases import resolve_model
     from hpo.models.load import hub_snapshot
@@ -54,10 +55,15 @@ def validate(cfg: ExperimentConfig) -> tuple[Plan, list[Example], list[Example]]
     else:
         plan = make_plan(cfg)
     resolved = resolve_model(cfg.model.name)
-    if resolved.kind == "hub":
+    if resolved.kind == "hub" and not dry_run:  # [i10 touch point] a plan needs no weights
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
+    if dry_run:  # [i10 touch point]
+        try:
+            return (plan, *load_data(cfg))
+        except ConfigError:
+            return plan, [], []  # missing data files: listed under "needs"
     train, val = load_data(cfg)
     return plan, train, val
 
@@ -91,9 +97,12 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
     if opts.resume:
         rd = RunDir.open(opts.resume, cfg.run_root)
         cfg = rd.config()
-    plan, train, val = validate(cfg)
+    plan, train, val = validate(cfg, opts.dry_run)
     if opts.dry_run:
-        print(plan.summary(len(val), cfg.tournament.strategy))
+        from hpo.trial.sizing import describe  # [i10 touch point] resources, batch, estimates
+
+        print(plan.summary(len(val) or 170, cfg.tournament.strategy))
+        print(describe(cfg, len(val) or None))
         return 0
     from hpo.judging import build_backend
     from hpo.tracking.session import open_tracker
