@@ -15,11 +15,12 @@ from hpo.rundir import RunDir
 from hpo.types import Example
 
 
-def make_strategy(cfg: ExperimentConfig) -> Any:
+def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | None = None) -> Any:
     from hpo.session import accepted_kwargs
     from hpo.tournament.registry import STRATEGIES, make_strategy
 
-    kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision}
+    kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision,
+              "on_eliminated": on_eliminated}  # [i10 touch point] keep_weights: best
     options = accepted_kwargs(STRATEGIES.load(cfg.tournament.strategy), kwargs)
     return make_strategy(cfg.tournament.strategy, **options)
 
@@ -33,7 +34,9 @@ def run_tournament(cfg: ExperimentConfig, rd: RunDir, store: AnswerStore, feed: 
 
     pairwise = build_pairwise(cfg.judge, backend, rd / "verdicts.sqlite")
     judge = ForfeitJudge(AnswerMatchJudge(LiveAnswers(store, feed), val, pairwise), feed)
-    strategy = make_strategy(cfg)
+    from hpo.trial.weights import elimination_hook  # [i10 touch point]
+
+    strategy = make_strategy(cfg, elimination_hook(cfg, rd.path, [baseline_id] if baseline_id else []))
     say(f"tournament '{cfg.tournament.strategy}' over {len(candidates)} candidates"
         f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
     result = strategy.run(candidates, judge, cfg.tournament.seed)

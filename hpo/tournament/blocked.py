@@ -17,7 +17,7 @@ Rules (PandaLM paper, Sec. 5; documented in docs/tournament.md):
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from hpo.errors import ConfigError
@@ -53,15 +53,19 @@ def split_blocks(pool: Sequence[T], blocks: int) -> list[list[T]]:
 
 
 def sequential(
-    order: Sequence[str], judge: MatchJudge, stage: str, *, early_decision: bool, chunk: int
+    order: Sequence[str], judge: MatchJudge, stage: str, *, early_decision: bool, chunk: int,
+    on_eliminated: Callable[[str], None] | None = None,
 ) -> tuple[str, list[MatchRecord]]:
-    """The current best meets each next candidate in turn; returns (winner, matches)."""
+    """The current best meets each next candidate in turn; returns (winner, matches).
+    Each match's loser never plays again: `on_eliminated(loser)` says so (weights pruning)."""
     best, records = order[0], []
     for challenger in order[1:]:
         rec = play_match(best, challenger, judge, early_decision=early_decision,
                          chunk=chunk, stage=stage)
         records.append(rec)
         best = rec.winner
+        if on_eliminated is not None:  # [i10 touch point]
+            on_eliminated(challenger if rec.winner == rec.a else rec.a)
     return best, records
 
 
@@ -75,10 +79,12 @@ class BlockedStrategy:
 
     name = "blocked"
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8) -> None:
+    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
+                 on_eliminated: Callable[[str], None] | None = None) -> None:
         if blocks < 1:
             raise ConfigError(f"blocks must be >= 1, got {blocks}")
         self.blocks, self.early_decision, self.chunk = blocks, early_decision, chunk
+        self.on_eliminated = on_eliminated  # [i10 touch point] keep_weights: best
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
@@ -87,12 +93,12 @@ class BlockedStrategy:
         matches: list[MatchRecord] = []
         block_winners = []
         for k, block in enumerate(split_blocks(pool, self.blocks), start=1):
-            best, recs = sequential(block, judge, f"block {k}",
-                                    early_decision=self.early_decision, chunk=self.chunk)
+            best, recs = sequential(block, judge, f"block {k}", early_decision=self.early_decision,
+                                    chunk=self.chunk, on_eliminated=self.on_eliminated)
             block_winners.append(best)
             matches += recs
-        winner, recs = sequential(block_winners, judge, "final",
-                                  early_decision=self.early_decision, chunk=self.chunk)
+        winner, recs = sequential(block_winners, judge, "final", early_decision=self.early_decision,
+                                  chunk=self.chunk, on_eliminated=self.on_eliminated)
         matches += recs
         scores = {c: 0.0 for c in pool}
         for m in matches:

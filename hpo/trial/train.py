@@ -195,13 +195,15 @@ def effective_batch(cfg: ExperimentConfig) -> int:
 
 def _checkpoint(model: Any, tokenizer: Any, val_ex: list[Example], spec: TrainingSpec, epoch: int,
                 metrics: dict[str, Any], run_dir: Path, cfg: ExperimentConfig) -> None:
-    """Rank 0: answer the validation set, store the answers (once), keep the weights if asked."""
+    """Rank 0: answer the validation set, keep the weights if asked, then store the answers
+    (once). Weights go first: a candidate the tournament can see (its answers exist) has its
+    weights on disk, so an elimination (keep_weights: best) never races their writing."""
     metrics |= _evaluate(model, tokenizer, val_ex, cfg)
+    if cfg.train.keep_weights != "none":
+        save_weights(model, tokenizer, run_dir / "weights" / spec.candidate_id(epoch))
     AnswerStore(run_dir).write(spec, epoch, val_ex, metrics.pop("_outputs"), metrics)
     _append_jsonl(run_dir / "trials" / spec.training_id / "events.jsonl",
                   [{"event": "answers", "epoch": epoch, "time": time.time()}])
-    if cfg.train.keep_weights != "none":
-        save_weights(model, tokenizer, run_dir / "weights" / spec.candidate_id(epoch))
 
 
 def _save_state(stepper: Stepper, trial_dir: Path, epoch: int, cfg: ExperimentConfig, dist: Dist) -> None:
