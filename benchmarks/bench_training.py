@@ -25,8 +25,8 @@ from hpo.data import load_examples, write_jsonl
 from hpo.models import load_base, prepare_base
 from hpo.search_space import load_space
 from hpo.trial import run_training
-from hpo.trial.generate import batch_order, collate, encode, generate
 from hpo.trial.dist import local
+from hpo.trial.generate import batch_order, collate, encode, generate
 from hpo.trial.optim import PlainStepper, make_optimizer, make_scheduler
 from hpo.types import TrainingSpec
 
