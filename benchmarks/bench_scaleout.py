@@ -153,6 +153,8 @@ def main() -> None:
     parser.add_argument("--skip-grid", action="store_true", help="only part A")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # DeepSpeed: no "unable to detect" warning
     part_a(args.n_train)
     if not args.skip_grid:
         part_b()

@@ -96,3 +96,19 @@ def test_bf16_mixed_keeps_fp32_parameters_and_computes_in_bf16() -> None:
     assert all(p.dtype == torch.float32 for p in wrapped.parameters())
     with autocast(cfg, torch.device("cpu")):
         assert token_loss_sum(wrapped, batch, torch.device("cpu")).dtype == torch.float32
+
+
+def test_cli_dry_run_of_a_7b_preset_needs_no_weights_and_the_real_run_fails_fast(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpo.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: no weights here
+    root = tmp_path / "runs"
+    assert main(["run", "--model", "llama-7b", "--dry-run", "--run-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "llama-7b (preset" in out and "effective batch  128" in out and "max_length 512" in out
+    assert "MISSING: huggingface-cli download huggyllama/llama-7b" in out
+    assert main(["run", "--model", "llama-7b", "--run-root", str(root)]) == 2
+    assert "not in the local Hugging Face cache" in capsys.readouterr().err
+    assert not root.exists()
