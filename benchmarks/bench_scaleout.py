@@ -151,11 +151,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=800)
     parser.add_argument("--skip-grid", action="store_true", help="only part A")
+    parser.add_argument("--skip-loop", action="store_true", help="only part B")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")  # DeepSpeed: no "unable to detect" warning
-    part_a(args.n_train)
+    if not args.skip_loop:
+        part_a(args.n_train)
     if not args.skip_grid:
         part_b()
 

@@ -79,8 +79,9 @@ def _fit(spec: TrainingSpec, checkpoints: list[int], run_dir: Path, cfg: Experim
         run_config=ray.train.RunConfig(
             name=f"{spec.training_id}-{uuid.uuid4().hex[:8]}",  # one per attempt
             storage_path=str((run_dir / "ray" / "train").resolve()),
-            callbacks=[TuneReportCallback()],
-            failure_config=ray.train.FailureConfig(controller_failure_limit=0)))
+            # Train V2 (the 2.60 default) types; mypy resolves ray.train's names to the V1 ones
+            callbacks=[TuneReportCallback()],  # type: ignore[list-item]
+            failure_config=ray.train.FailureConfig(controller_failure_limit=0)))  # type: ignore[call-arg]
     trainer.fit()
 
 
