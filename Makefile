@@ -39,8 +39,9 @@ bench:  ## the quick benchmarks (a few minutes): training, judge, tournament sim
 	$(BIN)/python benchmarks/bench_judge.py
 	$(BIN)/python benchmarks/bench_tournament_sim.py
 
-bench-full: bench  ## plus two full tiny runs (overlap, early decision) and the adaptive comparison
+bench-full: bench  ## plus two full tiny runs, the adaptive comparison, and 1 vs 2 workers per trial
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_scaleout.py
 	$(BIN)/python benchmarks/bench_adaptive.py --seeds 0 1 2
 
 bench-premise:  ## the premise: LLM-judge pick vs oracle, validation loss, Alpaca default, random (3 full runs)

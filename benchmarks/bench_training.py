@@ -25,6 +25,7 @@ from hpo.data import load_examples, write_jsonl
 from hpo.models import load_base, prepare_base
 from hpo.search_space import load_space
 from hpo.trial import run_training
+from hpo.trial.dist import local
 from hpo.trial.generate import batch_order, collate, encode, generate
 from hpo.trial.optim import PlainStepper, make_optimizer, make_scheduler
 from hpo.types import TrainingSpec
@@ -39,6 +40,10 @@ def stage(cfg: ExperimentConfig, run_dir: Path) -> None:
     prepare_base(cfg.model, train, run_dir / "base", cfg.train.seed)
 
 
+def n_targets(enc: list[Any], idx: list[int]) -> int:
+    return sum(len(enc[i].ids) - enc[i].n_prompt for i in idx)
+
+
 def train_speed(cfg: ExperimentConfig, run_dir: Path, batch_size: int, bucket: bool, steps: int) -> dict[str, float]:
     """Real (non-pad) tokens/s over `steps` AdamW steps from the base model."""
     model, tok = load_base(run_dir / "base", cfg.model)
@@ -46,17 +51,17 @@ def train_speed(cfg: ExperimentConfig, run_dir: Path, batch_size: int, bucket: b
     enc = [encode(tok, e, cfg.train.max_length) for e in train]
     spec = TrainingSpec("adamw", 1e-3, "cosine", 1)
     opt = make_optimizer(spec, model.parameters(), cfg.train)
-    stepper = PlainStepper(model, opt, make_scheduler(spec, opt, steps))
+    stepper = PlainStepper(model, opt, make_scheduler(spec, opt, steps), cfg, local())
     batches = batch_order([len(e.ids) for e in enc], batch_size, 0, bucket=bucket)[:steps + 5]
     for idx in batches[:5]:  # warm-up, not timed
-        stepper.step(collate([enc[i] for i in idx], tok.pad_token_id))
+        stepper.step([collate([enc[i] for i in idx], tok.pad_token_id)], n_targets(enc, idx))
     real = padded = 0
     t0 = time.perf_counter()
     for idx in batches[5:]:
         b = collate([enc[i] for i in idx], tok.pad_token_id)
         real += int(b["attention_mask"].sum())
         padded += b["attention_mask"].numel()
-        stepper.step(b)
+        stepper.step([b], n_targets(enc, idx))
     sec = time.perf_counter() - t0
     per_epoch = sum(len(e.ids) for e in enc)
     return {"tokens_per_s": real / sec, "padding": 1 - real / padded, "epoch_tokens": per_epoch,

@@ -33,7 +33,8 @@ def add_run_parser(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hpo.config import load_config, parse_override
+    from hpo.config import parse_override
+    from hpo.experiment import load_experiment
     from hpo.run.pipeline import RunOptions, run
 
     overrides: dict[str, Any] = {}
@@ -42,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value is not None:  # typed and checked by the config model, like a YAML value
             overrides[key] = value
     overrides.update(dict(parse_override(s) for s in args.set))
-    cfg = load_config(args.experiment, overrides)
+    cfg = load_experiment(args.experiment, overrides)
     # [i15 touch point] --resume applies operational flags and refuses result-changing ones
     # (hpo.resume_policy); an --experiment file given with --resume counts as flags.
     if args.resume and args.experiment:

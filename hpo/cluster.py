@@ -33,6 +33,9 @@ def validate_cluster(cfg: ExperimentConfig) -> None:
     """Cluster settings that can be checked on the driver alone."""
     check_address(cluster_address(cfg))
     gpu_split(cfg)
+    if cfg.resources.workers_per_trial > 1 and remote_trials(cfg):
+        raise ConfigError("resources.workers_per_trial > 1 needs the run folder on every node: set "
+                          "run.transport: disk with a shared filesystem (see docs/cluster.md)")
     if cfg.search.adaptive and remote_trials(cfg):
         raise ConfigError("adaptive search (search.search/scheduler) judges inside trials and needs "
                           "the run folder on every node: set run.transport: disk with a shared "
@@ -40,8 +43,16 @@ def validate_cluster(cfg: ExperimentConfig) -> None:
 
 
 def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
-    """What Ray reserves for one trial (the same numbers the plan prints)."""
-    return {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial}
+    """What Tune reserves for one trial (the same numbers the plan prints)."""
+    from hpo.trial.workers import trial_resources as reserved
+
+    return reserved(cfg)
+
+
+def trial_gpus(cfg: ExperimentConfig) -> float:
+    """GPUs one trial uses: `gpus_per_trial`, or one per Ray Train worker with `use_gpu`."""
+    r = cfg.resources
+    return r.gpus_per_trial or (float(r.workers_per_trial) if r.use_gpu else 0.0)
 
 
 def judge_gpus(cfg: ExperimentConfig) -> float:
@@ -55,7 +66,7 @@ def judge_gpus(cfg: ExperimentConfig) -> float:
 def gpu_split(cfg: ExperimentConfig) -> str | None:
     """The --dry-run line that splits GPUs between the judge and concurrent trials, or None when
     nothing uses GPUs. Raises a one-line ConfigError when they cannot fit on one node."""
-    per_trial, slots = cfg.resources.gpus_per_trial, cfg.search.max_concurrent
+    per_trial, slots = trial_gpus(cfg), cfg.search.max_concurrent
     judge = judge_gpus(cfg)
     if not per_trial and not judge:
         return None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hpo.errors import ConfigError
 
@@ -32,7 +32,9 @@ class LoraConfig(_Strict):
     rank: int = Field(8, gt=0)
     alpha: int = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] = ["q_proj", "v_proj"]
+    # None = the architecture's attention projections (hpo.models.lora.DEFAULT_TARGETS);
+    # ["all-linear"] = every linear layer but the output head (peft's shorthand).
+    target_modules: list[str] | None = None
 
 
 class ModelConfig(_Strict):
@@ -73,7 +75,14 @@ class TrainConfig(_Strict):
     sgd_momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     keep_weights: Literal["none", "best", "all"] = "none"
-    deepspeed: str | None = None  # path to a DeepSpeed JSON config (ZeRO-2 for multi-GPU)
+    # Path to a DeepSpeed JSON config (ZeRO-2 across the trial's workers); resolved against the
+    # experiment file's folder, then the working directory, then the repo, when the config loads.
+    deepspeed: str | None = None
+    # Micro-batches per optimizer step; effective batch = batch_size x this x workers_per_trial.
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    gradient_checkpointing: bool = False
+    # "bf16-mixed": fp32 master weights, bf16 compute (DeepSpeed bf16, else torch.autocast).
+    precision: Literal["fp32", "bf16-mixed"] = "fp32"
     # Tests only: "<training_id>:<epoch>:once|always" raises mid-epoch in that training.
     fault_injection: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+:[0-9]+:(once|always)$")
 
@@ -95,8 +104,11 @@ class SearchConfig(_Strict):
 
 
 class ResourcesConfig(_Strict):
-    cpus_per_trial: float = Field(1, gt=0)
-    gpus_per_trial: float = Field(0, ge=0)
+    cpus_per_trial: float = Field(1, gt=0)  # in all, split evenly over the trial's workers
+    gpus_per_trial: float = Field(0, ge=0)  # 1 worker only; with N workers each gets 1 GPU
+    # N > 1: the trial drives a Ray Train group of N workers (DDP, or ZeRO-2 with train.deepspeed).
+    workers_per_trial: int = Field(1, gt=0)
+    use_gpu: bool = False  # one GPU per worker (and Ray sets CUDA_VISIBLE_DEVICES)
     address: str | None = None  # join an existing Ray cluster
     max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
     gpus_per_node: int | None = Field(None, ge=0)  # [issue 11] for the --dry-run GPU split
@@ -180,6 +192,19 @@ class ExperimentConfig(_Strict):
             raise ValueError("must be a plain folder name (no '/', not starting with '.')")
         return v
 
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.model.lora is None and self.model.dtype in ("bfloat16", "float16") \
+                and self.train.precision == "fp32":
+            raise ValueError(f"model.dtype={self.model.dtype} with full fine-tuning would train pure "
+                             f"{self.model.dtype} weights (Adam updates fall below its resolution); "
+                             "set train.precision: bf16-mixed (fp32 master weights), or use LoRA")
+        adaptive = self.search.search != "grid" or self.search.scheduler != "none"
+        if adaptive and self.resources.workers_per_trial > 1:
+            raise ValueError("resources.workers_per_trial > 1 works with the grid search only "
+                             "(search.search=grid, search.scheduler=none)")
+        return self
+
 
 def lr_multiplier(cfg: ExperimentConfig) -> float:
     if cfg.train.lr_multiplier is not None:
@@ -239,10 +264,22 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """defaults -> YAML file -> overrides (dotted keys), validated in one place."""
+    """defaults -> YAML file -> overrides (dotted keys), validated in one place. A stored run's
+    config.yaml is complete; a new experiment goes through `hpo.experiment.load_experiment`,
+    which adds the model's preset and resolves file paths."""
+    return validate_config(merge_sources(path, overrides), path)
+
+
+def merge_sources(path: Path | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The YAML file's mapping with the dotted overrides applied on top."""
     data: dict[str, Any] = read_yaml(path) if path else {}
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
+    return data
+
+
+def validate_config(data: dict[str, Any], path: Path | None) -> ExperimentConfig:
+    """The typed config, or a one-line ConfigError naming the source."""
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:

@@ -38,7 +38,7 @@ def trainable(config: dict[str, Any], wrap_report: ReportWrapper | None = None) 
     `wrap_report` lets a searcher add to each epoch's report (e.g. the judge win rate against
     an anchor); the wrapper may hold reports back and must flush them in `close()`.
     """
-    from hpo.trial.train import run_training
+    from hpo.trial.workers import run_trial  # N workers via Ray Train when workers_per_trial > 1
 
     cfg = ExperimentConfig.model_validate(config["cfg"])
     spec = TrainingSpec.from_dict(config["spec"])
@@ -48,7 +48,7 @@ def trainable(config: dict[str, Any], wrap_report: ReportWrapper | None = None) 
         tune.report(dict(metrics))
 
     wrapped = wrap_report(report, spec, run_dir, cfg) if wrap_report else None
-    run_training(spec, list(config["checkpoints"]), run_dir, cfg, report=wrapped or report)
+    run_trial(spec, list(config["checkpoints"]), run_dir, cfg, report=wrapped or report)
     if wrapped is not None:
         wrapped.close()
 
@@ -125,8 +125,11 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     """Start a local Ray (or join `--address`) once per driver process."""
     import ray
 
+    from hpo.trial.workers import prepare_env, ray_cpus
+
     if ray.is_initialized():
         return
+    prepare_env()
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     from hpo.cluster import cluster_address  # [issue 11] --address, or the job's RAY_ADDRESS
@@ -135,8 +138,7 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        num_cpus = max(int(cfg.search.max_concurrent * cfg.resources.cpus_per_trial), 1)
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=ray_cpus(cfg), include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
 
 

@@ -101,8 +101,9 @@ def base_source(base_dir: Path) -> tuple[dict[str, Any], Path]:
     return info, (Path(base_dir) / info["path"]).resolve()
 
 
-def load_base(base_dir: Path, model_cfg: ModelConfig) -> tuple[Any, Any]:
-    """(model, tokenizer) from a prepared base; the tokenizer always has a pad token."""
+def load_base(base_dir: Path, model_cfg: ModelConfig, dtype_name: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) from a prepared base; the tokenizer always has a pad token.
+    `dtype_name` overrides `model.dtype` (training keeps fp32 masters: hpo.trial.precision)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -112,7 +113,8 @@ def load_base(base_dir: Path, model_cfg: ModelConfig) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = model_cfg.dtype if model_cfg.dtype == "auto" else getattr(torch, model_cfg.dtype)
+    name = dtype_name or model_cfg.dtype
+    dtype = name if name == "auto" else getattr(torch, name)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=remote)
     return model, tokenizer
 
@@ -122,6 +124,10 @@ def apply_lora(model: Any, lora: LoraConfig, rank: int | None = None) -> Any:
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
+    from hpo.models.lora import lora_targets
+
     config = PeftLoraConfig(r=rank or lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                            target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+                            target_modules=lora_targets(model, lora.target_modules),
+                            task_type="CAUSAL_LM")
+    # peft keeps the adapters in fp32 even on a bf16 base: fp32 masters for what trains.
+    return get_peft_model(model, config, autocast_adapter_dtype=True)

@@ -60,8 +60,9 @@ def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
     return train, val
 
 
-def plan_run(cfg: ExperimentConfig) -> Inputs:
-    """Everything that can be checked without writing: plan, model, judge, strategy, data."""
+def plan_run(cfg: ExperimentConfig, dry_run: bool = False) -> Inputs:
+    """Everything that can be checked without writing: plan, model, judge, strategy, data.
+    A dry run needs no weights, GPU or data files: it says what the real run needs instead."""
     from hpo.judging import validate_judge
     from hpo.models.aliases import resolve_model
     from hpo.models.load import hub_snapshot
@@ -73,11 +74,16 @@ def plan_run(cfg: ExperimentConfig) -> Inputs:
 
     validate_cluster(cfg)  # also: judge and trial GPUs fit a node
     resolved = resolve_model(cfg.model.name)
-    if resolved.kind == "hub" and not remote_trials(cfg):  # [issue 11] remote: nodes load it
+    if resolved.kind == "hub" and not remote_trials(cfg) and not dry_run:  # remote: nodes load it
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
-    train, val = load_data(cfg)
+    try:
+        train, val = load_data(cfg)
+    except ConfigError:
+        if not dry_run:
+            raise
+        train, val = [], []  # missing data files: the dry run lists them under "needs"
     return Inputs(plan, train, val)
 
 

@@ -57,11 +57,12 @@ def accepted_kwargs(factory: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def make_strategy(cfg: ExperimentConfig) -> Any:
+def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | None = None) -> Any:
+    """The configured strategy; `on_eliminated(loser)` lets keep_weights: best prune at once."""
     from hpo.tournament.registry import STRATEGIES, make_strategy
 
     kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision,
-              "pipeline": cfg.tournament.pipeline}
+              "pipeline": cfg.tournament.pipeline, "on_eliminated": on_eliminated}
     options = accepted_kwargs(STRATEGIES.load(cfg.tournament.strategy), kwargs)
     return make_strategy(cfg.tournament.strategy, **options)
 
@@ -80,7 +81,9 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
     # ItemLog keeps every real item judgment (forfeits excluded) for the winner's confidence set
     log = ItemLog(AnswerMatchJudge(LiveAnswers(ws.store, feed), val, pairwise))
     judge = ForfeitJudge(log, feed)
-    strategy = make_strategy(cfg)
+    from hpo.trial.weights import elimination_hook
+
+    strategy = make_strategy(cfg, elimination_hook(cfg, ws.rd.path, [baseline_id] if baseline_id else []))
     say(f"tournament '{cfg.tournament.strategy}' over {len(candidates)} candidates"
         f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
     result = strategy.run(candidates, judge, cfg.tournament.seed)

@@ -32,7 +32,7 @@ __all__ = ["RunOptions", "run"]
 def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
     """Run (or resume) one experiment; returns the process exit code."""
     cfg, resumed = resume_target(cfg, opts)
-    inputs = plan_run(cfg)  # 1. plan: everything checked, nothing written
+    inputs = plan_run(cfg, opts.dry_run)  # 1. plan: everything checked, nothing written
     if opts.dry_run:
         print(dry_run_summary(cfg, inputs))
         return 0
@@ -95,12 +95,16 @@ class JudgeGone:
 
 
 def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:
-    """The plan, with the configured strategy's own worst-case judge-call bound."""
-    from hpo.tournament.registry import max_calls
-
-    n_items, strategy = len(inputs.val), cfg.tournament.strategy
+    """The plan with the configured strategy's own worst-case judge-call bound, the GPU split
+    between judge and trials, and what each trial needs (resources, effective batch, memory)."""
     from hpo.cluster import gpu_split
+    from hpo.tournament.registry import max_calls
+    from hpo.trial.sizing import describe
 
+    n_items = len(inputs.val) or 170  # data files not there yet: the paper's 170 instructions
+    strategy = cfg.tournament.strategy
     bound = max_calls(strategy, len(inputs.plan.candidates), n_items)
-    split = gpu_split(cfg)  # judge and trial GPUs, when the judge is served in the cluster
-    return inputs.plan.summary(n_items, strategy, bound) + (f"\n{split}" if split else "")
+    split = gpu_split(cfg)
+    lines = [inputs.plan.summary(n_items, strategy, bound), *([split] if split else []),
+             describe(cfg, len(inputs.val) or None)]
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ Rules (PandaLM paper, Sec. 5; documented in docs/tournament.md):
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -54,15 +54,19 @@ def split_blocks(pool: Sequence[T], blocks: int) -> list[list[T]]:
 
 
 def sequential(
-    order: Sequence[str], judge: MatchJudge, stage: str, *, early_decision: bool, chunk: int
+    order: Sequence[str], judge: MatchJudge, stage: str, *, early_decision: bool, chunk: int,
+    on_eliminated: Callable[[str], None] | None = None,
 ) -> tuple[str, list[MatchRecord]]:
-    """The current best meets each next candidate in turn; returns (winner, matches)."""
+    """The current best meets each next candidate in turn; returns (winner, matches).
+    Each match's loser never plays again: `on_eliminated(loser)` says so (weights pruning)."""
     best, records = order[0], []
     for challenger in order[1:]:
         rec = play_match(best, challenger, judge, early_decision=early_decision,
                          chunk=chunk, stage=stage)
         records.append(rec)
         best = rec.winner
+        if on_eliminated is not None:  # [i10 touch point]
+            on_eliminated(challenger if rec.winner == rec.a else rec.a)
     return best, records
 
 
@@ -77,11 +81,12 @@ class BlockedStrategy:
     name = "blocked"
 
     def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 pipeline: bool = False) -> None:
+                 pipeline: bool = False, on_eliminated: Callable[[str], None] | None = None) -> None:
         if blocks < 1:
             raise ConfigError(f"blocks must be >= 1, got {blocks}")
         self.blocks, self.early_decision, self.chunk = blocks, early_decision, chunk
         self.pipeline = pipeline  # play the blocks (independent until the final) at once
+        self.on_eliminated = on_eliminated  # keep_weights: best deletes a loser's weights at once
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """N - 1 matches x all items x 2 orders."""
@@ -93,13 +98,14 @@ class BlockedStrategy:
         calls_before = judge.calls
         matches: list[MatchRecord] = []
         blocks = [partial(sequential, block, judge, f"block {k}", early_decision=self.early_decision,
-                          chunk=self.chunk) for k, block in enumerate(split_blocks(pool, self.blocks), start=1)]
+                          chunk=self.chunk, on_eliminated=self.on_eliminated)
+                  for k, block in enumerate(split_blocks(pool, self.blocks), start=1)]
         block_winners = []
         for best, recs in play_independent(blocks, self.pipeline):
             block_winners.append(best)
             matches += recs
-        winner, recs = sequential(block_winners, judge, "final",
-                                  early_decision=self.early_decision, chunk=self.chunk)
+        winner, recs = sequential(block_winners, judge, "final", early_decision=self.early_decision,
+                                  chunk=self.chunk, on_eliminated=self.on_eliminated)
         matches += recs
         scores = {c: 0.0 for c in pool}
         for m in matches:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -42,44 +43,72 @@ def make_scheduler(spec: TrainingSpec, optimizer: torch.optim.Optimizer,
                          num_warmup_steps=warmup_steps(spec, total_steps), num_training_steps=total_steps)
 
 
+def token_loss_sum(model: Any, batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Sum of next-token cross-entropies over the batch's response tokens.
+
+    Computed here rather than by the model (`labels=`), which averages per micro-batch: a mean
+    of per-rank means is not the batch mean when ranks hold different token counts. The caller
+    divides by the step's token count over all ranks and micro-batches, so N workers x micro-
+    batch b give the same gradient as 1 worker x batch N*b."""
+    labels = batch["labels"].to(device)
+    logits = model(input_ids=batch["input_ids"].to(device),
+                   attention_mask=batch["attention_mask"].to(device)).logits
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
+        ignore_index=-100, reduction="sum")
+
+
 class Stepper(Protocol):
-    """One optimisation step on a batch; hides plain torch vs a DeepSpeed engine."""
+    """One optimizer step over a step's micro-batches; hides plain torch / DDP vs DeepSpeed."""
 
-    model: Any
+    model: Any  # the bare module (unwrapped): for generation and saving
 
-    def step(self, batch: dict[str, torch.Tensor]) -> float: ...
+    def step(self, micro: list[dict[str, torch.Tensor]], n_tokens: int) -> float:
+        """Train on `micro`; `n_tokens` counts the step's target tokens over all ranks.
+        Returns this rank's share of the step's mean loss (summed over ranks = the mean)."""
+        ...
 
     def lr(self) -> float: ...
 
+    def optimizer_state_bytes(self) -> int: ...
+
+
+def state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes held in an optimizer's per-parameter state (moments, momentum buffers)."""
+    return sum(t.numel() * t.element_size() for st in optimizer.state.values()
+               for t in st.values() if torch.is_tensor(t) and t.dim() > 0)
+
 
 class PlainStepper:
-    """forward, backward, clip the gradient norm at 1.0 (as Alpaca's Trainer did), step."""
+    """forward, backward (DDP all-reduces the gradient on the last micro-batch), clip the
+    gradient norm at 1.0 (as Alpaca's Trainer did), step. The module is already on `device`."""
 
-    def __init__(self, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.device = next(model.parameters()).device
+    def __init__(self, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 cfg: ExperimentConfig, dist: Any, ddp: Any = None) -> None:
+        self.model, self.optimizer, self.scheduler, self.cfg = model, optimizer, scheduler, cfg
+        self.dist, self.forward = dist, ddp if ddp is not None else model
         self.params = [p for p in model.parameters() if p.requires_grad]
 
-    def step(self, batch: dict[str, torch.Tensor]) -> float:
-        loss = self.model(**{k: v.to(self.device) for k, v in batch.items()}).loss
-        loss.backward()
+    def step(self, micro: list[dict[str, torch.Tensor]], n_tokens: int) -> float:
+        from hpo.trial.precision import autocast
+
+        total = 0.0
+        for k, batch in enumerate(micro):
+            last = k == len(micro) - 1
+            sync = contextlib.nullcontext() if last or self.dist.world == 1 else self.forward.no_sync()
+            with sync:
+                with autocast(self.cfg, self.dist.device):
+                    loss = token_loss_sum(self.forward, batch, self.dist.device) / n_tokens
+                (loss * self.dist.world).backward()  # DDP averages over ranks; we want the sum
+            total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return total
 
     def lr(self) -> float:
         return float(self.scheduler.get_last_lr()[0])
 
-
-def make_stepper(model: Any, optimizer: torch.optim.Optimizer, scheduler: Any, cfg: ExperimentConfig) -> Stepper:
-    """A DeepSpeed ZeRO-2 stepper when `train.deepspeed` is set, else plain torch (on the GPU if
-    one is visible to this trial)."""
-    if cfg.train.deepspeed:
-        from hpo.trial.deepspeed import DeepSpeedStepper
-
-        return DeepSpeedStepper(model, optimizer, scheduler, cfg)
-    if torch.cuda.is_available():
-        model.to("cuda")
-    return PlainStepper(model, optimizer, scheduler)
+    def optimizer_state_bytes(self) -> int:
+        return state_bytes(self.optimizer)

@@ -61,11 +61,13 @@ def stored_epoch(trial_dir: Path) -> int:
 
 def load_state(trial_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                scheduler: Any) -> int:
-    """Restore a saved state in place; return its epoch (0 when there is none)."""
+    """Restore a saved state in place; return its epoch (0 when there is none). Call it after
+    the model is on its device: the optimizer's moments are cast to their parameters' device."""
     d = _state_dir(trial_dir)
     if d is None:
         return 0
-    blob = torch.load(d / "state.pt", weights_only=False)
+    # weights_only: tensors, numbers and plain containers only; no code runs on load
+    blob = torch.load(d / "state.pt", weights_only=True, map_location="cpu")
     missing = set(blob["model"]) - {n for n, _ in model.named_parameters()}
     if missing:
         raise RuntimeError(f"{d}: state does not match the model ({len(missing)} unknown tensors)")
@@ -88,7 +90,7 @@ def save_weights(model: Any, tokenizer: Any, target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, max_shard_size="5GB")  # sharded safetensors
         tokenizer.save_pretrained(tmp)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)

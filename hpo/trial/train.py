@@ -1,11 +1,20 @@
 """One training (one Ray Tune trial): instruction-tune the base model, and at every checkpoint
 epoch answer the validation set, store the answers, and report.
 
-Lifecycle, all under `<run_dir>/trials/<training_id>/`:
-  * `events.jsonl`: one line per epoch started (a cheap audit trail; tests count it).
-  * `loss.jsonl`: the per-step training loss, written once per epoch.
-  * `state/`: model, optimizer, scheduler and RNG after the last finished epoch (atomic).
-  * `done.json`: written when the training finishes; `state/` is then removed.
+The same code runs in one process or on each of N Ray Train workers (`hpo.trial.workers`);
+`dist` says which rank this is. Every rank trains on its slice of each global batch; rank 0
+alone writes files, and generates the validation answers once per checkpoint with the bare
+module (ZeRO-2 and DDP keep full parameters on every rank, so no gather is needed): answers
+must be written exactly once, the 170-instruction validation set is small next to an epoch,
+and the other ranks simply wait at the epoch's report, which is a barrier.
+
+Lifecycle, all under `<run_dir>/trials/<training_id>/` (written by rank 0):
+  * `events.jsonl`: one line per epoch started and per answers file written (tests count them).
+  * `loss.jsonl`: the per-step training loss (mean over all ranks), written once per epoch.
+  * `state/` (plain, DDP) or `ds_state/` (ZeRO-2 shards): everything to continue after the last
+    finished epoch, optimizer state included.
+  * `workers.json`: world size, effective batch and optimizer-state bytes per rank.
+  * `done.json`: written when the training finishes; the state is then removed.
 On start, a stored state resumes after its epoch; the finished checkpoints' metrics are
 re-reported from the answer files first (marked `replayed: True`) so Ray Tune sees a complete
 history. A finished training (done.json) only replays.
@@ -14,7 +23,6 @@ history. A finished training (done.json) only replays.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,9 +35,12 @@ from hpo.atomic import atomic_write_json
 from hpo.config import ExperimentConfig, LoraConfig
 from hpo.data import exact_match, per_task_accuracy, read_jsonl
 from hpo.models import apply_lora, load_base
+from hpo.trial import deepspeed as ds_state
 from hpo.trial import state
+from hpo.trial.dist import Dist, local
 from hpo.trial.generate import Encoded, batch_order, collate, encode, generate
-from hpo.trial.optim import Stepper, make_optimizer, make_scheduler, make_stepper
+from hpo.trial.optim import PlainStepper, Stepper, make_optimizer, make_scheduler
+from hpo.trial.precision import load_dtype
 from hpo.trial.state import fault_due, save_weights
 from hpo.trial.val_loss import validation_loss
 from hpo.types import Example, TrainingSpec
@@ -38,43 +49,92 @@ Report = Callable[[dict[str, Any]], None]
 
 
 def run_training(spec: TrainingSpec, checkpoints: list[int], run_dir: Path, cfg: ExperimentConfig,
-                 report: Report) -> None:
-    """Train `spec` from `run_dir/base` on `run_dir/data`, reporting at each checkpoint epoch."""
-    run_dir = Path(run_dir)
+                 report: Report, dist: Dist | None = None) -> None:
+    """Train `spec` from `run_dir/base` on `run_dir/data`, reporting at each checkpoint epoch.
+    Every rank calls `report` the same number of times (under Ray Train it is a barrier)."""
+    dist, run_dir = dist or local(), Path(run_dir)
     trial_dir = run_dir / "trials" / spec.training_id
     torch.set_num_threads(cfg.train.threads_per_trial)
     if (trial_dir / "done.json").is_file():
         _replay(spec, checkpoints, run_dir, report)
         return
-    torch.manual_seed(cfg.train.seed)
-    train_ex = read_jsonl(run_dir / "data" / "train.jsonl")
+    model, tokenizer = _load_model(spec, run_dir, cfg)
+    encoded = [encode(tokenizer, e, cfg.train.max_length) for e in read_jsonl(run_dir / "data" / "train.jsonl")]
+    per_epoch = len(epoch_steps(encoded, cfg, dist.world, 1))
+    stepper, start = _stepper(model, spec, per_epoch * spec.epochs, trial_dir, cfg, dist)
+    if dist.main:
+        _truncate_loss_log(trial_dir, start)
+    _replay(spec, [c for c in checkpoints if c <= start], run_dir, report)
     val_ex = read_jsonl(run_dir / "data" / "validation.jsonl")
-    model, tokenizer = load_base(run_dir / "base", cfg.model)
-    if cfg.model.lora is not None or spec.lora_rank:
+    for epoch in range(start + 1, spec.epochs + 1):
+        torch.manual_seed(cfg.train.seed * 1000 + epoch * 16 + dist.rank)  # resume-exact dropout
+        metrics = _train_epoch(stepper, encoded, tokenizer.pad_token_id, epoch, spec, run_dir, cfg, dist)
+        metrics["global_step"] = epoch * per_epoch
+        if epoch in checkpoints and dist.main:
+            _checkpoint(stepper.model, tokenizer, val_ex, spec, epoch, metrics, run_dir, cfg)
+        _save_state(stepper, trial_dir, epoch, cfg, dist)
+        if epoch in checkpoints:
+            report(_report_row(spec, epoch, {k: v for k, v in metrics.items() if k != "_outputs"}, False))
+    _finish(spec, checkpoints, trial_dir, dist)
+
+
+def _load_model(spec: TrainingSpec, run_dir: Path, cfg: ExperimentConfig) -> tuple[Any, Any]:
+    """Base (fp32 masters unless LoRA), LoRA adapters, gradient checkpointing."""
+    lora = cfg.model.lora is not None or bool(spec.lora_rank)
+    torch.manual_seed(cfg.train.seed)
+    model, tokenizer = load_base(run_dir / "base", cfg.model, load_dtype(cfg, lora))
+    if cfg.train.gradient_checkpointing:
+        model.config.use_cache = False
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if lora:
         torch.manual_seed(cfg.train.seed)
         model = apply_lora(model, cfg.model.lora or LoraConfig.model_validate({}), spec.lora_rank)
-    encoded = [encode(tokenizer, e, cfg.train.max_length) for e in train_ex]
-    steps_per_epoch = math.ceil(len(encoded) / cfg.train.batch_size)
+    return model, tokenizer
+
+
+def _stepper(model: Any, spec: TrainingSpec, total_steps: int, trial_dir: Path,
+             cfg: ExperimentConfig, dist: Dist) -> tuple[Stepper, int]:
+    """The stepper and the last finished epoch it resumed from (0 for a fresh start).
+
+    Plain/DDP: the module goes to its device *before* the optimizer exists and its state is
+    loaded, so the restored moments sit on the parameters' device (a GPU resume used to leave
+    them on the CPU). ZeRO-2: DeepSpeed places everything, then loads this rank's shard."""
+    if cfg.train.deepspeed:
+        from hpo.trial.deepspeed import DeepSpeedStepper
+
+        optimizer = make_optimizer(spec, model.parameters(), cfg.train)
+        scheduler = make_scheduler(spec, optimizer, total_steps)
+        stepper = DeepSpeedStepper(model, optimizer, scheduler, cfg, dist)
+        return stepper, stepper.load(trial_dir)
+    model.to(dist.device)
     optimizer = make_optimizer(spec, model.parameters(), cfg.train)
-    scheduler = make_scheduler(spec, optimizer, steps_per_epoch * spec.epochs)
+    scheduler = make_scheduler(spec, optimizer, total_steps)
     start = state.load_state(trial_dir, model, optimizer, scheduler)
-    _truncate_loss_log(trial_dir, start)
-    _replay(spec, [c for c in checkpoints if c <= start], run_dir, report)
-    stepper = make_stepper(model, optimizer, scheduler, cfg)
-    for epoch in range(start + 1, spec.epochs + 1):
-        metrics = _train_epoch(stepper, encoded, tokenizer.pad_token_id, epoch, spec, run_dir, cfg)
-        metrics["global_step"] = epoch * steps_per_epoch
-        if epoch in checkpoints:
-            metrics |= _evaluate(stepper.model, tokenizer, val_ex, cfg)
-            AnswerStore(run_dir).write(spec, epoch, val_ex, metrics.pop("_outputs"), metrics)
-            if cfg.train.keep_weights != "none":
-                save_weights(stepper.model, tokenizer, run_dir / "weights" / spec.candidate_id(epoch))
-        state.save_state(trial_dir, stepper.model, None if cfg.train.deepspeed else optimizer, scheduler, epoch)
-        if epoch in checkpoints:
-            report(_report_row(spec, epoch, metrics, replayed=False))
-    atomic_write_json(trial_dir / "done.json", {"training_id": spec.training_id, "epochs": spec.epochs,
-                                                "checkpoints": checkpoints, "finished": time.time()})
-    state.clear_state(trial_dir)
+    ddp = None
+    if dist.world > 1:
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return PlainStepper(model, optimizer, scheduler, cfg, dist, ddp), start
+
+
+def epoch_steps(encoded: list[Encoded], cfg: ExperimentConfig, world: int, epoch: int) -> list[list[list[int]]]:
+    """One epoch's optimizer steps, each a list of global batches (of batch_size x world).
+
+    The global batches do not depend on the world size's split: N workers x micro-batch b see
+    exactly the batches 1 worker x batch N*b sees. A last global batch smaller than the world
+    is dropped (every rank must take part in each step)."""
+    size = cfg.train.batch_size * world
+    batches = [b for b in batch_order([len(e.ids) for e in encoded], size, cfg.train.seed * 1000 + epoch)
+               if len(b) >= world]
+    gas = cfg.train.gradient_accumulation_steps
+    return [batches[s:s + gas] for s in range(0, len(batches), gas)]
+
+
+def shard(batch: list[int], rank: int, world: int) -> list[int]:
+    """This rank's contiguous, near-equal slice of a global batch."""
+    base, extra = divmod(len(batch), world)
+    start = rank * base + min(rank, extra)
+    return batch[start:start + base + (rank < extra)]
 
 
 def _report_row(spec: TrainingSpec, epoch: int, metrics: dict[str, Any], replayed: bool) -> dict[str, Any]:
@@ -91,24 +151,79 @@ def _replay(spec: TrainingSpec, epochs: list[int], run_dir: Path, report: Report
 
 
 def _train_epoch(stepper: Stepper, encoded: list[Encoded], pad_id: int, epoch: int,
-                 spec: TrainingSpec, run_dir: Path, cfg: ExperimentConfig) -> dict[str, Any]:
+                 spec: TrainingSpec, run_dir: Path, cfg: ExperimentConfig, dist: Dist) -> dict[str, Any]:
     trial_dir = run_dir / "trials" / spec.training_id
-    _append_jsonl(trial_dir / "events.jsonl", [{"event": "epoch_start", "epoch": epoch, "time": time.time()}])
-    batches = batch_order([len(e.ids) for e in encoded], cfg.train.batch_size, cfg.train.seed * 1000 + epoch)
-    fault_at = len(batches) // 2 if fault_due(cfg.train.fault_injection, run_dir, spec.training_id, epoch) else -1
-    losses: list[float] = []
+    if dist.main:
+        _append_jsonl(trial_dir / "events.jsonl", [{"event": "epoch_start", "epoch": epoch, "time": time.time()}])
+    steps = epoch_steps(encoded, cfg, dist.world, epoch)
+    fault = dist.main and fault_due(cfg.train.fault_injection, run_dir, spec.training_id, epoch)
+    local_losses: list[float] = []
     tokens, t0 = 0, time.perf_counter()
-    for i, idx in enumerate(batches):
-        if i == fault_at:
+    for i, step in enumerate(steps):
+        if fault and i == len(steps) // 2:
             raise RuntimeError(f"injected fault in {spec.training_id} epoch {epoch} (train.fault_injection)")
-        batch = collate([encoded[j] for j in idx], pad_id)
-        tokens += int(batch["attention_mask"].sum())
-        losses.append(stepper.step(batch))
+        n_tokens = sum(len(encoded[j].ids) - encoded[j].n_prompt for b in step for j in b)
+        micro = [collate([encoded[j] for j in shard(b, dist.rank, dist.world)], pad_id) for b in step]
+        tokens += sum(int(m["attention_mask"].sum()) for m in micro)
+        local_losses.append(stepper.step(micro, n_tokens))
     seconds = time.perf_counter() - t0
-    _append_jsonl(trial_dir / "loss.jsonl", [{"epoch": epoch, "step": k + 1, "loss": round(v, 5)}
-                                             for k, v in enumerate(losses)])
+    losses = dist.sum(local_losses)  # each rank holds its share of every step's mean
+    tokens = int(dist.sum([float(tokens)])[0])
+    if dist.main:
+        _append_jsonl(trial_dir / "loss.jsonl", [{"epoch": epoch, "step": k + 1, "loss": round(v, 7)}
+                                                 for k, v in enumerate(losses)])
+    _record_workers(stepper, trial_dir, cfg, dist)
     return {"train_loss": sum(losses) / len(losses), "train_seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(losses), "lr": stepper.lr()}
+
+
+def _record_workers(stepper: Stepper, trial_dir: Path, cfg: ExperimentConfig, dist: Dist) -> None:
+    """`workers.json`: how the trial ran, and how much optimizer state each rank holds."""
+    per_rank = [int(v) for v in dist.gather(float(stepper.optimizer_state_bytes()))]
+    if dist.main:
+        trainable = sum(p.numel() for p in stepper.model.parameters() if p.requires_grad)
+        atomic_write_json(trial_dir / "workers.json", {
+            "world_size": dist.world, "device": str(dist.device),
+            "backend": "deepspeed-zero2" if cfg.train.deepspeed else ("ddp" if dist.world > 1 else "torch"),
+            "effective_batch": effective_batch(cfg), "trainable_parameters": trainable,
+            "optimizer_state_bytes_per_rank": per_rank})
+
+
+def effective_batch(cfg: ExperimentConfig) -> int:
+    """Examples per optimizer step: micro-batch x accumulation x workers."""
+    return cfg.train.batch_size * cfg.train.gradient_accumulation_steps * cfg.resources.workers_per_trial
+
+
+def _checkpoint(model: Any, tokenizer: Any, val_ex: list[Example], spec: TrainingSpec, epoch: int,
+                metrics: dict[str, Any], run_dir: Path, cfg: ExperimentConfig) -> None:
+    """Rank 0: answer the validation set, keep the weights if asked, then store the answers
+    (once). Weights go first: a candidate the tournament can see (its answers exist) has its
+    weights on disk, so an elimination (keep_weights: best) never races their writing."""
+    metrics |= _evaluate(model, tokenizer, val_ex, cfg)
+    if cfg.train.keep_weights != "none":
+        save_weights(model, tokenizer, run_dir / "weights" / spec.candidate_id(epoch))
+    AnswerStore(run_dir).write(spec, epoch, val_ex, metrics.pop("_outputs"), metrics)
+    _append_jsonl(run_dir / "trials" / spec.training_id / "events.jsonl",
+                  [{"event": "answers", "epoch": epoch, "time": time.time()}])
+
+
+def _save_state(stepper: Stepper, trial_dir: Path, epoch: int, cfg: ExperimentConfig, dist: Dist) -> None:
+    if cfg.train.deepspeed:
+        stepper.save(trial_dir, epoch)  # type: ignore[attr-defined]  # every rank: its shard
+        return
+    if dist.main:
+        plain: PlainStepper = stepper  # type: ignore[assignment]
+        state.save_state(trial_dir, plain.model, plain.optimizer, plain.scheduler, epoch)
+    dist.barrier()
+
+
+def _finish(spec: TrainingSpec, checkpoints: list[int], trial_dir: Path, dist: Dist) -> None:
+    if dist.main:
+        atomic_write_json(trial_dir / "done.json", {"training_id": spec.training_id, "epochs": spec.epochs,
+                                                    "checkpoints": checkpoints, "finished": time.time()})
+        state.clear_state(trial_dir)
+        ds_state.clear(trial_dir)
+    dist.barrier()
 
 
 def _evaluate(model: Any, tokenizer: Any, val_ex: list[Example], cfg: ExperimentConfig) -> dict[str, Any]:

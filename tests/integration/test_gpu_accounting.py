@@ -110,7 +110,7 @@ def test_trials_never_get_the_judges_gpus(gpu_cluster: LocalCluster, tmp_path: P
     from ray import tune
 
     from hpo.cluster import trial_resources
-    from hpo.config import load_config
+    from hpo.experiment import load_experiment as load_config
 
     ray.init(address=c.address, log_to_driver=False)
     try:

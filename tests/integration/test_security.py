@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from hpo.cli import build_parser
-from hpo.config import ExperimentConfig, load_config
+from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
+from hpo.experiment import load_experiment as load_config
 from hpo.rundir import RunDir
 from tests.conftest import REPO, SMALL_BASELINE, SMALL_GRID
 from tests.helpers.openai_stub import OpenAIStub

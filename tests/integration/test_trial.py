@@ -51,7 +51,7 @@ def run_dir(staged: Path, tmp_path: Path) -> Path:
 
 def _events(run_dir: Path, spec: TrainingSpec) -> list[int]:
     lines = (run_dir / "trials" / spec.training_id / "events.jsonl").read_text().splitlines()
-    return [json.loads(ln)["epoch"] for ln in lines]
+    return [json.loads(ln)["epoch"] for ln in lines if json.loads(ln)["event"] == "epoch_start"]
 
 
 def test_two_epochs_report_store_answers_and_loss_decreases(run_dir: Path) -> None:

@@ -111,7 +111,8 @@ def test_fault_injection_once_and_always(tmp_path: Path) -> None:
 def test_deepspeed_config_resolves_auto_values(tmp_path: Path) -> None:
     from hpo.trial.deepspeed import resolve_config
 
-    cfg = ExperimentConfig.model_validate({"train": {"batch_size": 8}, "model": {"dtype": "bfloat16"}})
+    cfg = ExperimentConfig.model_validate({"train": {"batch_size": 8, "precision": "bf16-mixed"},
+                                           "model": {"dtype": "bfloat16"}})
     ds = resolve_config(ROOT / "configs" / "deepspeed" / "zero2.json", cfg)
     assert ds["zero_optimization"]["stage"] == 2
     assert ds["train_micro_batch_size_per_gpu"] == 8 and ds["bf16"]["enabled"] is True
@@ -125,10 +126,9 @@ def test_deepspeed_missing_is_a_dependency_error() -> None:
     try:
         import deepspeed  # noqa: F401
     except ImportError:
-        from hpo.trial.deepspeed import wrap
+        from hpo.trial.deepspeed import _import
 
-        cfg = ExperimentConfig.model_validate({"train": {"deepspeed": "configs/deepspeed/zero2.json"}})
         with pytest.raises(MissingDependencyError, match=r"hpo\[deepspeed\]"):
-            wrap(torch.nn.Linear(1, 1), torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1), None, cfg)
+            _import()
     else:
         pytest.skip("deepspeed is installed; the integration test covers it")

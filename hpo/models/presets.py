@@ -1,0 +1,52 @@
+"""Real-model defaults for the paper's five base models (`--model bloom-7b` and the others).
+
+Precedence: built-in defaults -> preset -> YAML -> CLI. A preset fills only what the user left
+unset, so `--model llama-7b` alone gets settings a 7B run needs instead of the tiny defaults:
+max length 512, answers up to 512 new tokens, bf16 compute with fp32 master weights, ZeRO-2
+over 2 GPUs per trial with 4 trials at once (an 8-GPU node), gradient accumulation to Alpaca's
+effective batch of 128 (4 x 16 x 2), gradient checkpointing, and the `vllm` judge serving
+PandaLM-7B. Data: Alpaca's training set and PandaLM's 170 validation instructions, from the
+files named here (data/alpaca_data.json, data/testset-inference-v1.json); point
+`data.train` / `data.validation` elsewhere to use your copies. `tiny` keeps the tiny defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hpo.models.aliases import HUB_MODELS
+
+DEEPSPEED_ZERO2 = "configs/deepspeed/zero2.json"
+
+REAL_MODEL: dict[str, Any] = {
+    "model": {"dtype": "bfloat16"},
+    "data": {"train": "data/alpaca_data.json", "validation": "data/testset-inference-v1.json"},
+    "train": {"batch_size": 4, "gradient_accumulation_steps": 16, "max_length": 512,
+              "max_new_tokens": 512, "generation_batch_size": 16, "lr_multiplier": 1,
+              "precision": "bf16-mixed", "gradient_checkpointing": True,
+              "deepspeed": DEEPSPEED_ZERO2, "keep_weights": "best"},
+    "search": {"max_concurrent": 4},
+    "resources": {"workers_per_trial": 2, "use_gpu": True, "cpus_per_trial": 8},
+    "judge": {"backend": "vllm", "model": "WeOpenML/PandaLM-7B-v1"},
+}
+GPUS_PER_NODE = 8
+
+
+def preset_for(model_name: str) -> dict[str, Any] | None:
+    """The preset for a hub alias, or None (tiny, smollm2, local folders keep the defaults)."""
+    return copy.deepcopy(REAL_MODEL) if model_name in HUB_MODELS else None
+
+
+def apply_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (YAML + CLI, nested) laid over the preset of its model; unchanged without one."""
+    name = (data.get("model") or {}).get("name", "tiny")
+    preset = preset_for(name) if isinstance(name, str) else None
+    return _merge(preset, data) if preset else data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

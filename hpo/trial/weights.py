@@ -1,0 +1,45 @@
+"""`keep_weights: best`: a candidate's weights live only while it is still in contention.
+
+A 7B checkpoint is ~14 GB (bf16 safetensors); 80 of them are 1.1 TB. The trial writes a
+checkpoint's weights *before* its answers, so a candidate the tournament can judge always has
+its weights on disk; when the tournament eliminates it, `WeightsPruner.eliminated` deletes
+them at once. The interface to the tournament is one callable, `on_eliminated(candidate_id)`,
+which a strategy that knows eliminations accepts (blocked: every match's loser is out for
+good). Strategies without it keep every checkpoint until the decision, which then keeps the
+winner's alone (`hpo.decision.prune_weights`). Protected ids (the baseline) are never deleted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from hpo.config import ExperimentConfig
+
+
+class WeightsPruner:
+    def __init__(self, run_dir: Path, protect: Iterable[str] = ()) -> None:
+        self.root = Path(run_dir) / "weights"
+        self.protect = set(protect)
+        self.deleted: list[str] = []
+        self._lock = threading.Lock()
+
+    def eliminated(self, candidate_id: str) -> None:
+        """Delete `candidate_id`'s weights (idempotent: a resumed tournament replays matches)."""
+        if candidate_id in self.protect or "/" in candidate_id or candidate_id.startswith("."):
+            return
+        with self._lock:
+            target = self.root / candidate_id
+            if target.exists():
+                shutil.rmtree(target, ignore_errors=True)
+                self.deleted.append(candidate_id)
+
+
+def elimination_hook(cfg: ExperimentConfig, run_dir: Path,
+                     protect: Iterable[str] = ()) -> Callable[[str], None] | None:
+    """The `on_eliminated` callable for this run, or None when weights are not pruned early."""
+    if cfg.train.keep_weights != "best":
+        return None
+    return WeightsPruner(run_dir, protect).eliminated
