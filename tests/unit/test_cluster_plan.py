@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo.cluster import gpu_split, judge_gpus, trial_resources
+from hpo.cluster import gpu_split, judge_gpus, trial_gpus, trial_resources
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
 from hpo.experiment import load_experiment as load_config
@@ -28,7 +28,9 @@ def test_bloom_experiment_fits_an_8_gpu_node_with_its_judge() -> None:
     line = gpu_split(cfg)
     assert line is not None and line.startswith("GPUs: judge 2 (Ray actor) + trials 3 x 2 = 6 of 8 per node")
     assert "--ray" in line and "--tensor-parallel-size 2" in line and "--gpus 2" in line
-    assert trial_resources(cfg) == {"cpu": 8, "gpu": 2}
+    # 2 Ray Train workers per trial, one GPU each; the Tune trial itself is a driver holding none
+    assert trial_gpus(cfg) == 2 and cfg.resources.workers_per_trial == 2 and cfg.resources.use_gpu
+    assert trial_resources(cfg) == {"cpu": 0, "memory": 1e6}
 
 
 def test_a_plan_that_oversubscribes_a_node_is_refused_with_the_fix() -> None:
