@@ -58,8 +58,8 @@ def test_replica_dies_mid_tournament_then_comes_back(tmp_path: Path) -> None:
     def kill_a_when_both_served() -> None:
         while not (len(a.completions()) >= 20 and len(b.completions()) >= 20):
             threading.Event().wait(0.01)
+        a.stop()  # counted after the stop: a request A was serving as it stopped counts as served
         killed["a"], killed["b"] = len(a.completions()), len(b.completions())
-        a.stop()
 
     killer = threading.Thread(target=kill_a_when_both_served, daemon=True)
     killer.start()
