@@ -95,8 +95,9 @@ def test_run_on_node_without_the_run_folder_matches_local(local_report: dict[str
     assert len(report["candidates"]) == 4 and not report["missing"]
     for cid in (c_["candidate_id"] for c_ in report["candidates"]):  # delivered through Ray
         assert (run / "answers" / f"{cid}.json").is_file()
-    events = (run / "trials" / "adamw-lr1e-03-cosine" / "events.jsonl").read_text().splitlines()
-    assert len(events) == 2  # per-epoch records came back in the reports too
+    lines = (run / "trials" / "adamw-lr1e-03-cosine" / "events.jsonl").read_text().splitlines()
+    answered = [e for e in map(json.loads, lines) if e["event"] == "answers"]
+    assert [e["epoch"] for e in answered] == [1, 2]  # per-epoch records came back in the reports too
     assert _hidden_view(c, hidden) == []  # trials never wrote where the driver's folder is
 
     expected: dict = local_report["winner"]  # type: ignore[assignment]
