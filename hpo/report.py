@@ -101,7 +101,8 @@ def ranking_section(report: dict[str, Any], top: int) -> list[str]:
         headers += ["TRUTH exact match", "TRUTH rank"]
     rows = []
     for i, cid in enumerate(report["ranking"][:top]):
-        row = [i + 1, cid, stand.get(cid, "not played"), rows_by_id.get(cid, {}).get("win_rounds", 0)]
+        rounds = rows_by_id.get(cid, {}).get("win_rounds", 0)
+        row = [i + 1, cid, stand.get(cid, "not played"), f"{rounds:g}"]
         if has_truth:
             em = scored.get(cid)
             row += ["" if em is None else em,
