@@ -36,7 +36,7 @@ lint:  ## ruff, mypy, and the import-layer contracts (pyproject: [tool.importlin
 
 bench:  ## the quick benchmarks (a few minutes): training, judge, tournament simulation
 	$(BIN)/python benchmarks/bench_training.py
-	$(BIN)/python benchmarks/bench_judge.py
+	$(BIN)/python benchmarks/bench_judge.py --model judges/tiny-suite-judge
 	$(BIN)/python benchmarks/bench_tournament_sim.py
 
 bench-full: bench  ## plus two full tiny runs, the adaptive comparison, and 1 vs 2 workers per trial
