@@ -3,8 +3,9 @@
 Precedence: built-in defaults -> preset -> YAML -> CLI. A preset fills only what the user left
 unset, so `--model llama-7b` alone gets settings a 7B run needs instead of the tiny defaults:
 max length 512, answers up to 512 new tokens, bf16 compute with fp32 master weights, ZeRO-2
-over 2 GPUs per trial with 4 trials at once (an 8-GPU node), gradient accumulation to Alpaca's
-effective batch of 128 (4 x 16 x 2), gradient checkpointing, and the `vllm` judge serving
+over 2 GPUs per trial with 3 trials at once and the judge on 2 more (an 8-GPU node), gradient
+accumulation to Alpaca's effective batch of 128 (4 x 16 x 2), gradient checkpointing, and the
+`vllm` judge serving
 PandaLM-7B. Data: Alpaca's training set and PandaLM's 170 validation instructions, from the
 files named here (data/alpaca_data.json, data/testset-inference-v1.json); point
 `data.train` / `data.validation` elsewhere to use your copies. `tiny` keeps the tiny defaults.
@@ -26,9 +27,12 @@ REAL_MODEL: dict[str, Any] = {
               "max_new_tokens": 512, "generation_batch_size": 16, "lr_multiplier": 1,
               "precision": "bf16-mixed", "gradient_checkpointing": True,
               "deepspeed": DEEPSPEED_ZERO2, "keep_weights": "best"},
-    "search": {"max_concurrent": 4},
-    "resources": {"workers_per_trial": 2, "use_gpu": True, "cpus_per_trial": 8},
-    "judge": {"backend": "vllm", "model": "WeOpenML/PandaLM-7B-v1"},
+    # One 8-GPU node: the judge holds 2 (a Ray actor, `hpo serve-judge --ray`, tensor parallel 2)
+    # and 3 trials x 2 workers take the other 6, so no trial lands on the judge's GPUs.
+    "search": {"max_concurrent": 3},
+    "resources": {"workers_per_trial": 2, "use_gpu": True, "cpus_per_trial": 8, "gpus_per_node": 8},
+    "judge": {"backend": "vllm", "model": "WeOpenML/PandaLM-7B-v1",
+              "serve": {"gpus": 2, "tensor_parallel_size": 2, "gpu_memory_utilization": 0.9}},
 }
 GPUS_PER_NODE = 8
 

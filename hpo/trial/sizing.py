@@ -105,7 +105,11 @@ def needs(cfg: ExperimentConfig, n_validation: int | None) -> list[str]:
         import torch
 
         have = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        out.append(f"{gpus} GPUs with ~{estimate(cfg).gpu_memory_gb:.0f} GB each (this machine: {have})")
+        serve = cfg.judge.serve  # the judge's own GPUs when it is served as a Ray actor
+        judge = max(serve.gpus, float(serve.tensor_parallel_size or 0)) if serve else 0.0
+        extra = f" + {judge:g} for the judge" if judge else ""
+        out.append(f"{gpus} GPUs with ~{estimate(cfg).gpu_memory_gb:.0f} GB each for trials{extra}"
+                   f" (this machine: {have})")
     for key, value in (("data.train", cfg.data.train), ("data.validation", cfg.data.validation)):
         if value != "synthetic" and not value.startswith("hf:"):
             out.append(f"{key} {value} ({'present' if Path(value).is_file() else 'MISSING'})")
