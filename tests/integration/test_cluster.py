@@ -18,21 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SMALL_GRID
 from tests.helpers.raycluster import RAY, LocalCluster, mount_namespaces_permitted
 
 pytestmark = pytest.mark.integration
 
-GRID = """\
-kind: grid
-epochs: 2
-checkpoints: [1, 2]
-warmup_ratio: 0.03
-grid:
-  lr: [2.0e-6, 2.0e-5]
-  optimizer: [adamw]
-  scheduler: [cosine]
-"""
+GRID = SMALL_GRID  # the shared reduced grid (tests/conftest.py)
 RUN_FLAGS = ["--space", "grid.yaml", "--set", "search.baseline=null", "--set", "data.synthetic.n_train=200",
              "--set", "data.synthetic.n_validation=16", "--set", "tournament.blocks=1",
              "--set", "tracking.backend=none", "--seed", "3"]
