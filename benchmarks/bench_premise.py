@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -61,14 +62,33 @@ def run_seed(seed: int, work: Path, experiment: Path, extra: list[str]) -> tuple
     return run_dir, time.perf_counter() - t0
 
 
-def tournament_pick(run_dir: Path, judge_cfg: JudgeConfig, strategy: str, seed: int,
+def judge_store(run_dir: Path, name: str, seed_from_run: bool) -> Path:
+    """A verdict store kept in the run folder, one per judge, shared by both strategies (so
+    racing reuses blocked's judgments) and by a re-run of this benchmark (kill-safe). The LLM
+    judge's store starts as a copy of the run's own verdicts (same judge: the store's identity
+    binding refuses anything else)."""
+    path = run_dir / "premise" / f"{name}.sqlite"
+    if not path.exists() and seed_from_run and (run_dir / "verdicts.sqlite").is_file():
+        path.parent.mkdir(exist_ok=True)
+        with sqlite3.connect(run_dir / "verdicts.sqlite") as src, sqlite3.connect(path) as dst:
+            src.backup(dst)
+    path.parent.mkdir(exist_ok=True)
+    return path
+
+
+def tournament_pick(judge_cfg: JudgeConfig, store: Path, strategy: str, seed: int,
                     cands: list[str], answers: dict[str, list[str]], val: list[Any]) -> str:
+    """The strategy's winner over `cands`, judged by `judge_cfg` through `store`."""
     backend = build_backend(judge_cfg, val)
-    store = Path(tempfile.mkdtemp(prefix="premise-")) / "verdicts.sqlite"
     try:
-        judge = AnswerMatchJudge(answers, val, build_pairwise(judge_cfg, backend, store))
-        return str(make_strategy(strategy, blocks=4, early_decision=True).run(cands, judge, seed).winner
-                   if strategy == "blocked" else make_strategy(strategy).run(cands, judge, seed).winner)
+        pairwise = build_pairwise(judge_cfg, backend, store)
+        judge = AnswerMatchJudge(answers, val, pairwise)
+        options: dict[str, Any] = {"blocks": 4, "early_decision": True} if strategy == "blocked" else {}
+        t0 = time.perf_counter()
+        winner = str(make_strategy(strategy, **options).run(cands, judge, seed).winner)
+        print(f"  {strategy} with {judge_cfg.backend}: {winner}, {pairwise.calls} new judge calls, "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+        return winner
     finally:
         backend.close()
 
@@ -86,9 +106,11 @@ def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
     out = {"best": max(em[c] for c in cands), "random candidate (mean of 80)": statistics.mean(em[c] for c in cands)}
     llm = JudgeConfig(backend="hf", model=judge_model, batch_size=128)
     oracle = JudgeConfig(backend="reference")
-    for name, cfg in ((f"LLM judge ({Path(judge_model).name})", llm), ("reference oracle", oracle)):
+    for name, cfg, slug in ((f"LLM judge ({Path(judge_model).name})", llm, "llm"),
+                            ("reference oracle", oracle, "reference")):
+        store = judge_store(run_dir, slug, seed_from_run=slug == "llm")
         for strategy in ("blocked", "racing"):
-            winner = tournament_pick(run_dir, cfg, strategy, seed, cands, answers, val)
+            winner = tournament_pick(cfg, store, strategy, seed, cands, answers, val)
             out[f"{name}, {strategy}"] = em[winner]
     losses = {c: d.metrics.get("validation_loss") for c, d in data.items() if c in cands}
     if all(v is not None for v in losses.values()):

@@ -19,7 +19,7 @@ lost; BT strength lost in a replay), and calls as a multiple of the gap-based lo
 (`hpo.tournament.lower_bound`, constant 1, delta 0.05), averaged over seeds.
 
 Run: python benchmarks/bench_tournament_sim.py [--reps 200] [--models independent correlated]
-     [--replay table.npz]
+     [--replay table.npz] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TextIO
 
 import numpy as np
@@ -63,6 +66,12 @@ class Cell:
     regret: list[float] = field(default_factory=list)
     multiple: list[float] = field(default_factory=list)
 
+    def add(self, calls: int, hit: bool, regret: float, multiple: float) -> None:
+        self.calls.append(calls)
+        self.hits.append(hit)
+        self.regret.append(regret)
+        self.multiple.append(multiple)
+
     def row(self, label: str) -> str:
         p = float(np.mean(self.hits))
         se = float(np.sqrt(p * (1 - p) / len(self.hits)))
@@ -70,41 +79,50 @@ class Cell:
                 f"{np.mean(self.regret):.3f} | {np.mean(self.multiple):.2f} |")
 
 
-def tables(model: str, reps: int, items: int, replay: str | None) -> Iterator[tuple[int, VerdictTable]]:
-    """(strategy seed, table) per repetition."""
+def make_table(model: str, rep: int, items: int, replay: str | None) -> VerdictTable:
+    """Repetition `rep`'s table: a fresh simulation per seed, or the one replay table."""
     if model == "replay":
         assert replay is not None
-        table = VerdictTable.load(replay)
-        for rep in range(reps):
-            yield rep, table
-        return
+        return VerdictTable.load(replay)
     makers: dict[str, Callable[..., VerdictTable]] = {"independent": independent_table,
                                                       "correlated": correlated_table}
-    make = makers[model]
-    for rep in range(reps):
-        yield rep, make(paper_like_qualities(np.random.default_rng(rep)), items, PANDALM_7B, rep)
+    return makers[model](paper_like_qualities(np.random.default_rng(rep)), items, PANDALM_7B, rep)
 
 
-def run_model(model: str, labels: list[str], reps: int, items: int, replay: str | None) -> dict[str, Cell]:
+Outcome = tuple[int, bool, float, float]  # calls, hit, regret, calls / lower bound
+
+
+def run_rep(model: str, labels: list[str], rep: int, items: int,
+            replay: str | None) -> dict[str, Outcome]:
+    """Every strategy once on repetition `rep`'s table (strategy seed = rep)."""
+    table = make_table(model, rep, items, replay)
+    bound = lower_bound_calls(table)
+    out: dict[str, Outcome] = {}
+    for label in labels:
+        name, options = STRATEGY_SETUPS[label]
+        result = make_strategy(name, **options).run(table.ids, TableJudge(table), seed=rep)
+        out[label] = (result.calls, result.winner == table.true_best,
+                      table.regret(result.winner), result.calls / bound)
+    return out
+
+
+def run_model(model: str, labels: list[str], reps: int, items: int, replay: str | None,
+              jobs: int = 1) -> dict[str, Cell]:
+    """All repetitions, `jobs` at a time in worker processes (seeded per repetition, so the
+    numbers do not depend on `jobs`)."""
     cells = {label: Cell() for label in labels}
-    strategies = {label: make_strategy(STRATEGY_SETUPS[label][0], **STRATEGY_SETUPS[label][1])
-                  for label in labels}
     began = time.perf_counter()
-    for rep, table in tables(model, reps, items, replay):
-        bound = lower_bound_calls(table)
-        for label, strategy in strategies.items():
-            judge = TableJudge(table)
-            result = strategy.run(table.ids, judge, seed=rep)
-            cell = cells[label]
-            cell.calls.append(result.calls)
-            cell.hits.append(result.winner == table.true_best)
-            cell.regret.append(table.regret(result.winner))
-            cell.multiple.append(result.calls / bound)
-        if (rep + 1) % 10 == 0:
-            print(f"  {model}: {rep + 1}/{reps} seeds, {time.perf_counter() - began:.0f} s",
-                  file=sys.stderr, flush=True)
-        if (rep + 1) % 25 == 0 and rep + 1 < reps:  # partial tables, for long runs
-            print_table(f"{model}, first {rep + 1} seeds", cells, sys.stderr)
+    work = partial(run_rep, model, labels, items=items, replay=replay)
+    with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
+        results = pool.map(work, range(reps)) if pool else map(work, range(reps))
+        for done, outcome in enumerate(results, start=1):
+            for label, (calls, hit, regret, multiple) in outcome.items():
+                cells[label].add(calls, hit, regret, multiple)
+            if done % 10 == 0:
+                print(f"  {model}: {done}/{reps} seeds, {time.perf_counter() - began:.0f} s",
+                      file=sys.stderr, flush=True)
+            if done % 25 == 0 and done < reps:  # partial tables, for long runs
+                print_table(f"{model}, first {done} seeds", cells, sys.stderr)
     return cells
 
 
@@ -125,6 +143,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["independent", "correlated", "replay"],
                         choices=["independent", "correlated", "replay"])
     parser.add_argument("--replay", help="dense verdict table (.npz) for the replay model")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGY_SETUPS),
                         choices=list(STRATEGY_SETUPS), metavar="LABEL")
     args = parser.parse_args()
@@ -134,7 +153,7 @@ def main() -> None:
             print("\n### replay\n\nno verdict table given (--replay TABLE.npz); build one with "
                   "benchmarks/build_verdict_table.py from a real run judged by the trained judge")
             continue
-        cells = run_model(model, args.strategies, args.reps, args.items, args.replay)
+        cells = run_model(model, args.strategies, args.reps, args.items, args.replay, args.jobs)
         print_table(f"{model} ({args.reps} seeds, {args.items} items, judge PandaLM-7B as measured)",
                     cells)
     print(f"\ntotal {time.perf_counter() - began:.0f} s")
