@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -93,6 +95,16 @@ def tournament_pick(judge_cfg: JudgeConfig, store: Path, strategy: str, seed: in
         backend.close()
 
 
+def same_model_as_run(run_dir: Path, judge_model: str) -> str:
+    """The run's own spelling of the judge's path when it is the same folder: the judge identity
+    (and so the verdict-store binding) names the path as written."""
+    run_judge = (yaml.safe_load((run_dir / "config.yaml").read_text()).get("judge") or {})
+    run_model = str(run_judge.get("model") or "")
+    if run_model and (REPO / run_model).resolve() == Path(judge_model).resolve():
+        return run_model
+    return judge_model
+
+
 def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
     """Exact match of every method's pick on this run, and the best candidate's."""
     report = json.loads((run_dir / "report.json").read_text())
@@ -104,7 +116,7 @@ def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
     em = {c: float(d.metrics["exact_match"]) for c, d in data.items()}
     answers = {c: d.answers for c, d in data.items()}
     out = {"best": max(em[c] for c in cands), "random candidate (mean of 80)": statistics.mean(em[c] for c in cands)}
-    llm = JudgeConfig(backend="hf", model=judge_model, batch_size=128)
+    llm = JudgeConfig(backend="hf", model=same_model_as_run(run_dir, judge_model), batch_size=128)
     oracle = JudgeConfig(backend="reference")
     for name, cfg, slug in ((f"LLM judge ({Path(judge_model).name})", llm, "llm"),
                             ("reference oracle", oracle, "reference")):
@@ -131,7 +143,9 @@ def main() -> None:
                          "table: every selector is re-run on the stored answers)")
     ap.add_argument("--runs-only", action="store_true", help="only produce the runs")
     args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-premise-"))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="bench-premise-"))).resolve()
+    args.experiment, args.judge_model = args.experiment.resolve(), str(Path(args.judge_model).resolve())
+    os.chdir(REPO)  # the runs ran here; their relative judge paths resolve against it
     per_seed: dict[int, dict[str, float]] = {}
     for seed in args.seeds:
         extra = [x for kv in args.run_set for x in ("--set", kv)]

@@ -84,7 +84,7 @@ class LocalCluster:
     def start_head(self, num_cpus: int = 0, num_gpus: int | None = None,
                    dashboard: bool = False) -> LocalCluster:
         argv = [RAY, "start", "--head", "--block", f"--port={self.port}", f"--num-cpus={num_cpus}",
-                f"--temp-dir={self.root / 'h'}", "--disable-usage-stats"]
+                f"--temp-dir={self.root / 'h'}", "--disable-usage-stats", *_agent_ports()]
         if num_gpus is not None:
             argv.append(f"--num-gpus={num_gpus}")
         if dashboard:
@@ -116,7 +116,7 @@ class LocalCluster:
     def _node_argv(self, num_cpus: int, num_gpus: int | None, resources: dict[str, float] | None,
                    n: int) -> list[str]:
         argv = [RAY, "start", "--block", f"--address={self.address}", f"--num-cpus={num_cpus}",
-                f"--temp-dir={self.root / f'n{n}'}", "--disable-usage-stats"]
+                f"--temp-dir={self.root / f'n{n}'}", "--disable-usage-stats", *_agent_ports()]
         if num_gpus is not None:
             argv.append(f"--num-gpus={num_gpus}")
         if resources:
@@ -174,6 +174,14 @@ class LocalCluster:
         left = kill_marked(self.marker)
         shutil.rmtree(self.root, ignore_errors=True)
         return left
+
+
+def _agent_ports() -> list[str]:
+    """Free ports for a node's agents. Ray's defaults are fixed (the dashboard agent listens on
+    52365): a second Ray instance on the machine (another job, a test's local run) already holds
+    them, and then the head's job agent never registers ("No available agent to submit job")."""
+    return [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"]
 
 
 def _quote(arg: str) -> str:
