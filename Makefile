@@ -37,9 +37,10 @@ lint:  ## ruff, mypy, and the import-layer contracts (pyproject: [tool.importlin
 bench:  ## the quick benchmarks (a few minutes): training, judge, tournament simulation
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_judge.py --model judges/tiny-suite-judge
-	$(BIN)/python benchmarks/bench_tournament_sim.py
+	$(BIN)/python benchmarks/bench_tournament_sim.py --reps 50 --models independent correlated --jobs 2
 
-bench-full: bench  ## plus two full tiny runs, the adaptive comparison, and 1 vs 2 workers per trial
+bench-full: bench  ## plus two full tiny runs, the adaptive comparison, 1 vs 2 workers per trial, 200-seed simulations
+	$(BIN)/python benchmarks/bench_tournament_sim.py --reps 200 --models independent correlated --jobs 2
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_scaleout.py
 	$(BIN)/python benchmarks/bench_adaptive.py --seeds 0 1 2

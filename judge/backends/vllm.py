@@ -192,11 +192,23 @@ class VLLMJudge:
         return int(full[len(base)])
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST a vLLM utility endpoint; ValueError unless it answers 200 with JSON."""
-        resp = self._http().post(f"{self._url}{path}", json={"model": self.model, **body}, timeout=self._timeout_s)
-        if resp.status_code != 200:
-            raise ValueError(f"{path}: HTTP {resp.status_code}")
-        return _json(resp)
+        """POST a vLLM utility endpoint (tokenize, detokenize) on a live replica, moving on to
+        the next when one is unreachable (all replicas serve the same model, so any answer
+        will do); ValueError unless one answers 200 with JSON."""
+        unreachable: Exception | None = None
+        for _ in self._pool.urls:
+            url = self._pool.pick()
+            try:
+                resp = self._http().post(f"{url}{path}", json={"model": self.model, **body},
+                                         timeout=self._timeout_s)
+            except httpx.TransportError as exc:
+                self._pool.failed(url)
+                unreachable = exc
+                continue
+            if resp.status_code != 200:
+                raise ValueError(f"{path}: HTTP {resp.status_code}")
+            return _json(resp)
+        raise ValueError(f"{path}: no judge replica reachable ({type(unreachable).__name__})")
 
     def _judge_one(self, request: JudgeRequest, abort: threading.Event) -> Judgment:
         """Retries until the server has been failing for `deadline_s` (counted from this

@@ -92,3 +92,20 @@ def test_replica_dies_mid_tournament_then_comes_back(tmp_path: Path) -> None:
         store.close()
         a.stop()
         b.stop()
+
+
+def test_tokenizer_calls_move_past_a_dead_replica() -> None:
+    """Fitting an over-long prompt counts tokens with /tokenize: with the first replica down,
+    the count comes from the next one, not a failure (which would make the item invalid)."""
+    a, b = OpenAIStub().start(), OpenAIStub().start()
+    b.max_model_len = 64
+    a.stop()
+    judge = VLLMJudge(model=b.model, url=[a.url, b.url], concurrency=1, deadline_s=10)
+    try:
+        assert judge._call("/tokenize", {"prompt": "abc"})["count"] == 3
+        b.stop()
+        with pytest.raises(ValueError, match="no judge replica reachable"):
+            judge._call("/tokenize", {"prompt": "abc"})
+    finally:
+        judge.close()
+        b.stop()
