@@ -11,7 +11,6 @@ GPT-3.5's "garbage" to a tie; `invalid_as_tie=True` reproduces its numbers.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_recall_
 from judge.errors import ConfigError
 from judge.pairwise import PairwiseJudge
 from judge.policy import combine
+from judge.records import read_records
 from judge.types import JudgeRequest, Verdict
 
 INVALID = -1
@@ -33,19 +33,9 @@ _OUTCOME_LABEL = {1: 1, -1: 2, 0: 0, None: INVALID}
 _ANNOTATORS = ("annotator1", "annotator2", "annotator3")
 
 
-def _load_json_list(path: Path, what: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
-    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-        raise ConfigError(f"{what} {path} must be a JSON list of objects")
-    return data
-
-
 def load_testset(path: Path) -> list[dict[str, Any]]:
     """PandaLM test-set items (instruction, input, response1, response2, annotator1..3)."""
-    items = _load_json_list(path, "test set")
+    items = read_records(path, "test set", ConfigError)
     needed = ("instruction", "input", "response1", "response2", *_ANNOTATORS)
     for i, item in enumerate(items):
         missing = [k for k in needed if k not in item]
@@ -73,7 +63,7 @@ def verdict_label(entry: dict[str, Any]) -> int:
 
 def load_verdicts(path: Path, testset: Sequence[dict[str, Any]]) -> list[int]:
     """Predictions aligned with `testset` by `idx` (by position when a file has no idx)."""
-    entries = _load_json_list(path, "verdicts file")
+    entries = read_records(path, "verdicts file", ConfigError)
     if all("idx" in e for e in entries) and all("idx" in t for t in testset):
         by_idx = {e["idx"]: e for e in entries}
         missing = [t["idx"] for t in testset if t["idx"] not in by_idx]

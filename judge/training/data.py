@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.prompt import as_text, build_prompt, build_training_target
+from judge.records import read_records
 
 VERDICT_TEXT = {1: "1", 2: "2", 0: "Tie"}
 _MIRROR = {1: 2, 2: 1, 0: 0}
@@ -63,20 +64,6 @@ def pair_from_record(record: dict[str, Any], where: str) -> Pair:
                 as_text(record.get("meta")))
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".jsonl":
-            data: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            data = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrainingDataError(f"cannot read training pairs {path}: {exc}") from None
-    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-        raise TrainingDataError(f"training pairs {path} must be a list of JSON objects")
-    return data
-
-
 def _hf_records(spec: str) -> list[dict[str, Any]]:
     """`hf:<dataset>[:split]` through `datasets` (from the local cache when offline)."""
     name, _, split = spec[3:].partition(":")
@@ -93,7 +80,7 @@ def _hf_records(spec: str) -> list[dict[str, Any]]:
 def load_pairs(source: str | Path) -> list[Pair]:
     """Pairs from a .json list, a .jsonl file or `hf:<dataset>[:split]`."""
     spec = str(source)
-    records = _hf_records(spec) if spec.startswith("hf:") else _records(Path(spec))
+    records = _hf_records(spec) if spec.startswith("hf:") else read_records(Path(spec), "training pairs", TrainingDataError)
     if not records:
         raise TrainingDataError(f"training pairs {spec} are empty")
     return [pair_from_record(r, f"{spec} item {i}") for i, r in enumerate(records)]
