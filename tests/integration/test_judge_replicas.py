@@ -9,6 +9,7 @@ judgment may be asked for again. Then A comes back on its port and gets requests
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -83,7 +84,10 @@ def test_replica_dies_mid_tournament_then_comes_back(tmp_path: Path) -> None:
         assert winner == _tournament(judge, store, answers)  # again: all from the store
         assert sum(asked.values()) == len(a.completions()) + len(b.completions())  # 0 re-asked
 
-        a.start()  # A comes back on the same port and is used again
+        a.start()  # A comes back on the same port and is used again once its cool-down is over
+        deadline = time.monotonic() + 5  # (at most max_cooldown_s; a tournament can be quicker)
+        while judge._pool.live() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         before = len(a.completions())
         _tournament(judge, store, _answers(6, "r2"))
         assert len(a.completions()) > before
