@@ -70,27 +70,29 @@ def judge_store(run_dir: Path, name: str, seed_from_run: bool) -> Path:
     judge's store starts as a copy of the run's own verdicts (same judge: the store's identity
     binding refuses anything else)."""
     path = run_dir / "premise" / f"{name}.sqlite"
+    path.parent.mkdir(exist_ok=True)
     if not path.exists() and seed_from_run and (run_dir / "verdicts.sqlite").is_file():
-        path.parent.mkdir(exist_ok=True)
         with sqlite3.connect(run_dir / "verdicts.sqlite") as src, sqlite3.connect(path) as dst:
             src.backup(dst)
-    path.parent.mkdir(exist_ok=True)
     return path
 
 
-def tournament_pick(judge_cfg: JudgeConfig, store: Path, strategy: str, seed: int,
-                    cands: list[str], answers: dict[str, list[str]], val: list[Any]) -> str:
-    """The strategy's winner over `cands`, judged by `judge_cfg` through `store`."""
+def tournament_picks(judge_cfg: JudgeConfig, store: Path, seed: int, cands: list[str],
+                     answers: dict[str, list[str]], val: list[Any]) -> dict[str, str]:
+    """Each strategy's winner over `cands`, judged by `judge_cfg` through `store` (one backend,
+    so the judge model is loaded once for both strategies)."""
     backend = build_backend(judge_cfg, val)
     try:
         pairwise = build_pairwise(judge_cfg, backend, store)
         judge = AnswerMatchJudge(answers, val, pairwise)
-        options: dict[str, Any] = {"blocks": 4, "early_decision": True} if strategy == "blocked" else {}
-        t0 = time.perf_counter()
-        winner = str(make_strategy(strategy, **options).run(cands, judge, seed).winner)
-        print(f"  {strategy} with {judge_cfg.backend}: {winner}, {pairwise.calls} new judge calls, "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
-        return winner
+        winners: dict[str, str] = {}
+        for strategy in ("blocked", "racing"):
+            options: dict[str, Any] = {"blocks": 4, "early_decision": True} if strategy == "blocked" else {}
+            t0, calls = time.perf_counter(), pairwise.calls
+            winners[strategy] = str(make_strategy(strategy, **options).run(cands, judge, seed).winner)
+            print(f"  {strategy} with {judge_cfg.backend}: {winners[strategy]}, "
+                  f"{pairwise.calls - calls} new judge calls, {time.perf_counter() - t0:.0f} s", flush=True)
+        return winners
     finally:
         backend.close()
 
@@ -121,8 +123,7 @@ def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
     for name, cfg, slug in ((f"LLM judge ({Path(judge_model).name})", llm, "llm"),
                             ("reference oracle", oracle, "reference")):
         store = judge_store(run_dir, slug, seed_from_run=slug == "llm")
-        for strategy in ("blocked", "racing"):
-            winner = tournament_pick(cfg, store, strategy, seed, cands, answers, val)
+        for strategy, winner in tournament_picks(cfg, store, seed, cands, answers, val).items():
             out[f"{name}, {strategy}"] = em[winner]
     losses = {c: d.metrics.get("validation_loss") for c, d in data.items() if c in cands}
     if all(v is not None for v in losses.values()):

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import TextIO
 
 import numpy as np
@@ -79,11 +79,17 @@ class Cell:
                 f"{np.mean(self.regret):.3f} | {np.mean(self.multiple):.2f} |")
 
 
+@lru_cache(maxsize=1)
+def load_replay(path: str) -> VerdictTable:
+    """The replay table, read once per process (every repetition plays on the same one)."""
+    return VerdictTable.load(path)
+
+
 def make_table(model: str, rep: int, items: int, replay: str | None) -> VerdictTable:
     """Repetition `rep`'s table: a fresh simulation per seed, or the one replay table."""
     if model == "replay":
         assert replay is not None
-        return VerdictTable.load(replay)
+        return load_replay(replay)
     makers: dict[str, Callable[..., VerdictTable]] = {"independent": independent_table,
                                                       "correlated": correlated_table}
     return makers[model](paper_like_qualities(np.random.default_rng(rep)), items, PANDALM_7B, rep)
@@ -101,9 +107,8 @@ def run_rep(model: str, labels: list[str], rep: int, items: int,
     for label in labels:
         name, options = STRATEGY_SETUPS[label]
         result = make_strategy(name, **options).run(table.ids, TableJudge(table), seed=rep)
-        regret = table.regret(result.winner)  # a hit is any candidate of the best value (ties in
-        out[label] = (result.calls, regret <= 1e-12,  # exact match are common in a replay)
-                      regret, result.calls / bound)
+        regret = table.regret(result.winner)  # a hit: any candidate of the best value (replays tie)
+        out[label] = (result.calls, regret <= 1e-12, regret, result.calls / bound)
     return out
 
 
@@ -139,7 +144,7 @@ def print_table(title: str, cells: dict[str, Cell], out: TextIO = sys.stdout) ->
 
 def title(model: str, reps: int, items: int, replay: str | None) -> str:
     if model == "replay":
-        table = VerdictTable.load(str(replay))
+        table = load_replay(str(replay))
         return (f"replay of {replay} ({reps} seeds, {len(table.ids)} candidates x {table.n_items} "
                 f"items, the run's real judge; true best {table.true_best})")
     return f"{model} ({reps} seeds, {items} items, judge PandaLM-7B as measured)"

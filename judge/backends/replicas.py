@@ -18,6 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -95,6 +98,21 @@ class ReplicaPool:
                 last = exc
         if last is not None and self.live() == 0:
             raise last
+
+    def first_answer(self, call: Callable[[str], T], unreachable: type[Exception]) -> T:
+        """`call(url)` on the replicas in pick order until one answers; a replica raising
+        `unreachable` is set aside and the next is tried. For requests any replica can serve
+        (tokenizer lookups); other errors propagate. Raises the last `unreachable` if none answers."""
+        last: Exception | None = None
+        for _ in self._replicas:
+            url = self.pick()
+            try:
+                return call(url)
+            except unreachable as exc:
+                self.failed(url)
+                last = exc
+        assert last is not None
+        raise last
 
     def _find(self, url: str) -> _Replica:
         for rep in self._replicas:

@@ -195,20 +195,16 @@ class VLLMJudge:
         """POST a vLLM utility endpoint (tokenize, detokenize) on a live replica, moving on to
         the next when one is unreachable (all replicas serve the same model, so any answer
         will do); ValueError unless one answers 200 with JSON."""
-        unreachable: Exception | None = None
-        for _ in self._pool.urls:
-            url = self._pool.pick()
-            try:
-                resp = self._http().post(f"{url}{path}", json={"model": self.model, **body},
-                                         timeout=self._timeout_s)
-            except httpx.TransportError as exc:
-                self._pool.failed(url)
-                unreachable = exc
-                continue
-            if resp.status_code != 200:
-                raise ValueError(f"{path}: HTTP {resp.status_code}")
-            return _json(resp)
-        raise ValueError(f"{path}: no judge replica reachable ({type(unreachable).__name__})")
+        def post(url: str) -> httpx.Response:
+            return self._http().post(f"{url}{path}", json={"model": self.model, **body}, timeout=self._timeout_s)
+
+        try:
+            resp = self._pool.first_answer(post, httpx.TransportError)
+        except httpx.TransportError as exc:
+            raise ValueError(f"{path}: no judge replica reachable ({type(exc).__name__})") from None
+        if resp.status_code != 200:
+            raise ValueError(f"{path}: HTTP {resp.status_code}")
+        return _json(resp)
 
     def _judge_one(self, request: JudgeRequest, abort: threading.Event) -> Judgment:
         """Retries until the server has been failing for `deadline_s` (counted from this

@@ -64,3 +64,19 @@ def test_start_check_passes_with_one_live_replica() -> None:
         ReplicaPool(["a"]).check_any(check, ConnectionError)
     with pytest.raises(PermissionError):  # a wrong key is not "unreachable": it propagates
         ReplicaPool(["b"]).check_any(lambda u: (_ for _ in ()).throw(PermissionError()), ConnectionError)
+
+
+def test_first_answer_moves_past_unreachable_replicas_and_sets_them_aside() -> None:
+    pool = ReplicaPool(["a", "b", "c"], clock=Clock())
+    tried: list[str] = []
+
+    def call(url: str) -> str:
+        tried.append(url)
+        if url != "c":
+            raise ConnectionError(url)
+        return f"answer from {url}"
+
+    assert pool.first_answer(call, ConnectionError) == "answer from c"
+    assert tried == ["a", "b", "c"] and pool.live() == 1
+    with pytest.raises(ConnectionError):
+        pool.first_answer(lambda url: (_ for _ in ()).throw(ConnectionError(url)), ConnectionError)
