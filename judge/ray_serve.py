@@ -38,9 +38,12 @@ class JudgeServer:
     def __init__(self, model: str, host: str, port: int, python: str | None,
                  extra_args: Sequence[str], wait_s: float, served_name: str | None,
                  max_model_len: int | None, gpu: bool) -> None:
-        from judge.serve import serve_judge
+        from judge.serve import has_gpu, serve_judge
 
         self.gpu_ids = [str(g) for g in __import__("ray").get_gpu_ids()]
+        # GPUs held in Ray's accounting on a node with no NVIDIA device (a CPU node started with
+        # `ray start --num-gpus N`) cannot run vLLM's GPU settings: run the CPU ones there
+        gpu = gpu and has_gpu()
         self.proc = serve_judge(model, host, port, python, extra_args=extra_args, wait_s=wait_s,
                                 served_name=served_name, max_model_len=max_model_len, gpu=gpu)
 
