@@ -137,6 +137,9 @@ class JudgeServeConfig(_Strict):
     tensor_parallel_size: int | None = Field(None, gt=0)
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
     port: int = Field(8000, gt=0, lt=65536)
+    python: str = Field(".venv-judge/bin/python", description=(
+        "the Python of the venv where vLLM is installed (`serve-judge --python`); vLLM pins its "
+        "own torch and transformers, so it is not in hpo's venv"))
 
 
 class JudgeConfig(_Strict):
@@ -154,6 +157,10 @@ class JudgeConfig(_Strict):
     api_key_env: str = "HPO_JUDGE_API_KEY"
     tie_margin: float = Field(0.02, ge=0)
     batch_size: int = Field(16, gt=0)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$", description=(
+        "hf backend: where the judge runs; auto = cuda when CUDA is available, else cpu"))
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description=(
+        "hf backend: weights' dtype; auto = bfloat16 on CUDA, float32 on CPU"))
     serve: JudgeServeConfig | None = None  # [issue 11] the judge's GPUs inside Ray's accounting
 
 
