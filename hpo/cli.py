@@ -48,9 +48,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # (hpo.resume_policy); an --experiment file given with --resume counts as flags.
     if args.resume and args.experiment:
         from hpo.config import read_yaml
+        from hpo.experiment import experiment_file
         from hpo.resume_policy import flatten
 
-        overrides = {**flatten(read_yaml(args.experiment)), **overrides}
+        overrides = {**flatten(read_yaml(experiment_file(args.experiment))), **overrides}
     opts = RunOptions(run_name=args.run_name, resume=args.resume, dry_run=args.dry_run,
                       fail_if_worse_than_baseline=args.fail_if_worse_than_baseline,
                       overrides=overrides)

@@ -6,6 +6,7 @@ not a silently ignored setting.
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,7 +77,8 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     keep_weights: Literal["none", "best", "all"] = "none"
     # Path to a DeepSpeed JSON config (ZeRO-2 across the trial's workers); resolved against the
-    # experiment file's folder, then the working directory, then the repo, when the config loads.
+    # experiment file's folder, then the working directory, then the package's copy
+    # (hpo/assets/, e.g. "configs/deepspeed/zero2.json"), when the config loads.
     deepspeed: str | None = None
     # Micro-batches per optimizer step; effective batch = batch_size x this x workers_per_trial.
     gradient_accumulation_steps: int = Field(1, gt=0)
@@ -219,13 +221,34 @@ def lr_multiplier(cfg: ExperimentConfig) -> float:
     return 50.0 if cfg.model.name == "tiny" else 1.0
 
 
-def resolve_resource(path: str) -> Path:
-    """A config-relative file: as given (from the working directory), else from the repo root."""
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    repo = Path(__file__).resolve().parent.parent / p
-    return repo if repo.exists() else p
+def packaged_assets() -> Path:
+    """The files shipped inside the package (`hpo/assets/`: search spaces, DeepSpeed configs,
+    experiment templates, the tiny trained judge, PandaLM's validation instructions)."""
+    return Path(str(files("hpo") / "assets"))
+
+
+def resource_candidates(name: str, base: Path | None = None) -> list[Path]:
+    """Where `name` is looked for, in order: an absolute path only as given; else next to the
+    experiment file (`base`, when given), the working directory, then the packaged copy."""
+    p = Path(name).expanduser()
+    if p.is_absolute():
+        return [p]
+    return [*([base / p] if base else []), p, packaged_assets() / p]
+
+
+def find_resource(name: str, base: Path | None = None) -> Path | None:
+    """The first existing candidate of `resource_candidates`, or None."""
+    return next((c for c in resource_candidates(name, base) if c.exists()), None)
+
+
+def resolve_resource(name: str, base: Path | None = None, what: str = "file") -> Path:
+    """A file the config names (e.g. "configs/deepspeed/zero2.json"): the user's own copy wins,
+    else the one shipped in the package; a one-line ConfigError naming every place looked."""
+    found = find_resource(name, base)
+    if found is None:
+        looked = ", ".join(str(c.absolute()) for c in resource_candidates(name, base))
+        raise ConfigError(f"{what} not found: {name} (looked for {looked})")
+    return found
 
 
 def config_error(exc: ValidationError, source: str) -> ConfigError:

@@ -11,31 +11,67 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hpo.config import ExperimentConfig, merge_sources, resolve_resource, validate_config
+from hpo.config import (
+    ExperimentConfig,
+    find_resource,
+    merge_sources,
+    resolve_resource,
+    validate_config,
+)
 from hpo.errors import ConfigError
 from hpo.models.presets import apply_preset
 from hpo.trial.deepspeed import resolve_config
 
 
 def load_experiment(path: Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """The experiment as `hpo run` uses it (the preset fills only what YAML and flags leave out)."""
+    """The experiment as `hpo run` uses it (the preset fills only what YAML and flags leave out).
+    `path` is the user's file, else a packaged template of that name (`experiments/tiny-cpu.yaml`)."""
+    path = experiment_file(path) if path else None
     cfg = validate_config(apply_preset(merge_sources(path, overrides)), path)
     return resolve_files(cfg, path.parent if path else None)
 
 
+def experiment_file(path: Path) -> Path:
+    """The experiment YAML: the user's file when it exists, else the packaged template."""
+    return resolve_resource(str(path), what="experiment file")
+
+
 def resolve_files(cfg: ExperimentConfig, base: Path | None) -> ExperimentConfig:
-    """Make `train.deepspeed` absolute and check it now, before anything is written: Ray
-    trials run in other working directories, so a relative path would not be found there.
-    Looked up next to the experiment file first, then from the working directory, then the repo."""
+    """Make the files the run reads absolute and check them now, before anything is written: Ray
+    trials run in other working directories, so a relative path would not be found there. Each
+    is the user's file when it exists (the DeepSpeed config: next to the experiment file, then
+    the working directory), else the copy shipped in the package (`hpo.config.resolve_resource`)."""
+    _resolve_data(cfg)
+    _resolve_judge(cfg)
     if not cfg.train.deepspeed:
         return cfg
-    given = Path(cfg.train.deepspeed).expanduser()
-    candidates = [given] if given.is_absolute() else [*([base / given] if base else []), given,
-                                                        resolve_resource(str(given))]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        raise ConfigError(f"train.deepspeed: config not found: {cfg.train.deepspeed} (looked in "
-                          f"{', '.join(str(c.parent.resolve()) for c in candidates)})")
+    found = resolve_resource(cfg.train.deepspeed, base, what="train.deepspeed: config")
+    if not found.is_file():
+        raise ConfigError(f"train.deepspeed: not a file: {found}")
     cfg.train.deepspeed = str(found.resolve())
     resolve_config(cfg.train.deepspeed, cfg)  # valid JSON, "auto" values consistent
     return cfg
+
+
+def _resolve_data(cfg: ExperimentConfig) -> None:
+    """Data files found (working directory, then the package) become absolute; a missing one is
+    left as given, for the loader's error or the dry run's list of what the run needs."""
+    for split in ("train", "validation"):
+        source = getattr(cfg.data, split)
+        if source == "synthetic" or source.startswith("hf:"):
+            continue
+        found = find_resource(source)
+        if found is not None and found.is_file():
+            setattr(cfg.data, split, str(found.resolve()))
+
+
+def _resolve_judge(cfg: ExperimentConfig) -> None:
+    """The in-process (`hf`) judge's folder: the user's, else a packaged judge of that name
+    (`judges/tiny-suite-judge`); a hub id or model alias is left for the backend to resolve.
+    A served (`vllm`) judge's model is the server's name for it, so it stays as given."""
+    model = cfg.judge.model
+    if cfg.judge.backend != "hf" or not model:
+        return
+    found = find_resource(model)
+    if found is not None:
+        cfg.judge.model = str(found.resolve())

@@ -70,7 +70,7 @@ def make_plan(cfg: ExperimentConfig, space: SearchSpace) -> Plan:
 
 def load_grid(cfg: ExperimentConfig) -> SearchSpace:
     """`search.space` as a grid (or fixed) space file; an empty grid is bad input."""
-    space = load_space(resolve_resource(cfg.search.space), lr_multiplier(cfg))
+    space = load_space(resolve_resource(cfg.search.space, what="search.space: file"), lr_multiplier(cfg))
     if not space.trainings:
         raise ConfigError(f"{cfg.search.space}: the grid is empty")
     return space
@@ -79,7 +79,7 @@ def load_grid(cfg: ExperimentConfig) -> SearchSpace:
 def _baseline(cfg: ExperimentConfig, mult: float) -> Candidate | None:
     if not cfg.search.baseline:
         return None
-    candidates = load_space(resolve_resource(cfg.search.baseline), mult).candidates()
+    candidates = load_space(resolve_resource(cfg.search.baseline, what="search.baseline: file"), mult).candidates()
     if len(candidates) != 1:
         raise ConfigError(f"{cfg.search.baseline}: a baseline must be one training with one checkpoint")
     return candidates[0]

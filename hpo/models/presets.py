@@ -6,8 +6,9 @@ max length 512, answers up to 512 new tokens, bf16 compute with fp32 master weig
 over 2 GPUs per trial with 3 trials at once and the judge on 2 more (an 8-GPU node), gradient
 accumulation to Alpaca's effective batch of 128 (4 x 16 x 2), gradient checkpointing, and the
 `vllm` judge serving
-PandaLM-7B. Data: Alpaca's training set and PandaLM's 170 validation instructions, from the
-files named here (data/alpaca_data.json, data/testset-inference-v1.json); point
+PandaLM-7B. Data: Alpaca's training set from the Hugging Face hub (`hf:tatsu-lab/alpaca`, or
+its local datasets cache) and PandaLM's 170 validation instructions, shipped in the package
+(`data/pandalm-validation-170.json`, a copy of PandaLM's testset-inference-v1.json); point
 `data.train` / `data.validation` elsewhere to use your copies. `tiny` keeps the tiny defaults.
 """
 
@@ -18,11 +19,14 @@ from typing import Any
 
 from hpo.models.aliases import HUB_MODELS
 
+# Resource names: the user's file of that name wins, else the packaged copy (hpo/assets/).
 DEEPSPEED_ZERO2 = "configs/deepspeed/zero2.json"
+ALPACA_TRAIN = "hf:tatsu-lab/alpaca"
+PANDALM_VALIDATION = "data/pandalm-validation-170.json"
 
 REAL_MODEL: dict[str, Any] = {
     "model": {"dtype": "bfloat16"},
-    "data": {"train": "data/alpaca_data.json", "validation": "data/testset-inference-v1.json"},
+    "data": {"train": ALPACA_TRAIN, "validation": PANDALM_VALIDATION},
     "train": {"batch_size": 4, "gradient_accumulation_steps": 16, "max_length": 512,
               "max_new_tokens": 512, "generation_batch_size": 16, "lr_multiplier": 1,
               "precision": "bf16-mixed", "gradient_checkpointing": True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hpo.answers import AnswerStore
 from hpo.atomic import storage_error
@@ -60,6 +60,23 @@ def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
     return train, val
 
 
+def dry_run_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
+    """What a dry run can read of the data without needing it: local files (the packaged PandaLM
+    validation set, to count its items); a missing file or an `hf:` dataset (not fetched) reads as
+    empty, and the dry run lists it under "needs"."""
+    from hpo.data import load_examples
+
+    def read(source: str, split: Literal["train", "validation"]) -> list[Example]:
+        if source.startswith("hf:"):
+            return []
+        try:
+            return load_examples(source, cfg.data, split)
+        except ConfigError:
+            return []
+
+    return read(cfg.data.train, "train"), read(cfg.data.validation, "validation")
+
+
 def plan_run(cfg: ExperimentConfig, dry_run: bool = False) -> Inputs:
     """Everything that can be checked without writing: plan, model, judge, strategy, data.
     A dry run needs no weights, GPU or data files: it says what the real run needs instead."""
@@ -78,12 +95,7 @@ def plan_run(cfg: ExperimentConfig, dry_run: bool = False) -> Inputs:
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
-    try:
-        train, val = load_data(cfg)
-    except ConfigError:
-        if not dry_run:
-            raise
-        train, val = [], []  # missing data files: the dry run lists them under "needs"
+    train, val = dry_run_data(cfg) if dry_run else load_data(cfg)
     return Inputs(plan, train, val)
 
 
@@ -93,7 +105,7 @@ def load_search_space(cfg: ExperimentConfig) -> SearchSpace:
         return load_grid(cfg)
     from hpo.adaptive.space import load_adaptive_space
 
-    return load_adaptive_space(resolve_resource(cfg.search.space), lr_multiplier(cfg))
+    return load_adaptive_space(resolve_resource(cfg.search.space, what="search.space: file"), lr_multiplier(cfg))
 
 
 def stage(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Example]) -> None:
