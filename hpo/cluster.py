@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
-from hpo.trial.transport import cluster_address, remote_trials
+from hpo.trial.transport import cluster_address
 
 JOB_HINT = ("submit the run to the cluster instead: ray job submit --address http://HEAD:8265 "
             "--working-dir . -- hpo run ...  (docs/cluster.md)")
@@ -29,17 +29,50 @@ def check_address(address: str | None) -> None:
                           "the GCS address HOST:6379 from a cluster node, or " + JOB_HINT)
 
 
+HEAD = "127.0.0.1:6379"  # the GCS address `ray start --head` listens on, seen from the head
+
+
 def validate_cluster(cfg: ExperimentConfig) -> None:
-    """Cluster settings that can be checked on the driver alone."""
+    """Cluster settings that can be checked on the driver alone. `run.transport: auto` with an
+    address is decided when the cluster is joined (`resolve_transport`), so not refused here."""
     check_address(cluster_address(cfg))
     gpu_split(cfg)
-    if cfg.resources.workers_per_trial > 1 and remote_trials(cfg):
-        raise ConfigError("resources.workers_per_trial > 1 needs the run folder on every node: set "
-                          "run.transport: disk with a shared filesystem (see docs/cluster.md)")
-    if cfg.search.adaptive and remote_trials(cfg):
-        raise ConfigError("adaptive search (search.search/scheduler) judges inside trials and needs "
-                          "the run folder on every node: set run.transport: disk with a shared "
-                          "filesystem, or use the grid")
+    if cfg.run.transport == "ray":
+        check_transport(cfg, "run.transport: ray")
+
+
+def check_transport(cfg: ExperimentConfig, why: str) -> None:
+    """One-line ConfigError for what needs the run folder on every node, naming the exact fix."""
+    fix = ("put --run-root on a filesystem mounted at the same path on every node and add "
+           "--set run.transport=disk (docs/cluster.md)")
+    if cfg.resources.workers_per_trial > 1:
+        raise ConfigError(f"{why}: resources.workers_per_trial > 1 needs the run folder on every "
+                          f"node (the Ray Train workers read and write it); {fix}")
+    if cfg.search.adaptive:
+        raise ConfigError(f"{why}: adaptive search (search.search/scheduler) judges inside trials "
+                          f"and needs the run folder on every node; {fix}, or use the grid")
+
+
+def resolve_transport(cfg: ExperimentConfig, nodes: int | None) -> str:
+    """Fix `run.transport` in `cfg` for this run and return it. `auto` is `disk` with no cluster
+    (a private Ray) or a one-node cluster (`ray start --head` on this machine), `ray` when the
+    joined cluster has several nodes, since they may not see this run folder."""
+    if cfg.run.transport == "auto":
+        cfg.run.transport = "disk" if not nodes or nodes == 1 else "ray"
+        if cfg.run.transport == "ray":
+            check_transport(cfg, f"run.transport auto is ray on a cluster of {nodes} nodes")
+    return cfg.run.transport
+
+
+def local_cluster() -> str | None:
+    """The address of a Ray started on this machine with `ray start --head`, or None. `hpo run`
+    joins it rather than starting a second Ray that would hand out the same GPUs."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address(None)  # type: ignore[arg-type]
+    except Exception:  # a stale or unreadable address file: no cluster to join
+        return None
 
 
 def trial_resources(cfg: ExperimentConfig) -> dict[str, float]:
@@ -80,16 +113,39 @@ def gpu_split(cfg: ExperimentConfig) -> str | None:
                               f"{judge + trials:g} > {node} per node; set search.max_concurrent: {fit}")
         line += f" of {node} per node ({node - judge - trials:g} idle)"
     if cfg.judge.serve is not None:
-        line += "\n  start the judge with: " + serve_command(cfg)
+        line += "\n  launch on one node (the judge in its own terminal, from the project folder):"
+        line += "".join(f"\n    {cmd}" for cmd in launch_commands(cfg))
+        line += "\n  on a cluster of several nodes (docs/cluster.md):"
+        line += "".join(f"\n    {cmd}" for cmd in cluster_commands(cfg))
     return line
 
 
+def cluster_commands(cfg: ExperimentConfig, head: str = "HEAD") -> list[str]:
+    """The documented launch on several nodes: the head, each other node, the judge and the run
+    on the head. N workers per trial read and write the run folder: it must be shared."""
+    gpus = f" --num-gpus {cfg.resources.gpus_per_node}" if cfg.resources.gpus_per_node else ""
+    run = f"hpo run (this command, without --dry-run) --address {head}:6379"
+    if cfg.resources.workers_per_trial > 1 or cfg.search.adaptive:
+        run += " --run-root /shared/hpo-runs --set run.transport=disk"
+    return [f"ray start --head --port 6379{gpus}", f"ray start --address {head}:6379{gpus}",
+            serve_command(cfg), run]
+
+
+def launch_commands(cfg: ExperimentConfig) -> list[str]:
+    """The documented one-node launch: a Ray head with the node's GPUs, the judge as a Ray actor
+    holding its share, then this run joining that Ray (README, docs/cluster.md, bloom-7b.yaml)."""
+    gpus = f" --num-gpus {cfg.resources.gpus_per_node}" if cfg.resources.gpus_per_node else ""
+    return [f"ray start --head{gpus}", serve_command(cfg),
+            f"hpo run (this command, without --dry-run) --address {HEAD}"]
+
+
 def serve_command(cfg: ExperimentConfig) -> str:
-    """The `hpo serve-judge --ray` command that holds exactly the GPUs the plan counts."""
+    """The `hpo serve-judge --ray` command that holds exactly the GPUs the plan counts, run by
+    the judge's own Python (`judge.serve.python`, where vLLM is installed)."""
     serve = cfg.judge.serve
     assert serve is not None
-    cmd = f"hpo serve-judge {cfg.judge.model or 'MODEL'} --ray --host 0.0.0.0 --port {serve.port} " \
-          f"--gpus {judge_gpus(cfg):g}"
+    cmd = f"hpo serve-judge {cfg.judge.model or 'MODEL'} --ray --python {serve.python} " \
+          f"--host 0.0.0.0 --port {serve.port} --gpus {judge_gpus(cfg):g}"
     if serve.tensor_parallel_size:
         cmd += f" --tensor-parallel-size {serve.tensor_parallel_size}"
     if serve.gpu_memory_utilization:

@@ -122,9 +122,13 @@ def _error_line(trial: Any) -> str:
 
 
 def ensure_ray(cfg: ExperimentConfig) -> None:
-    """Start a local Ray (or join `--address`) once per driver process."""
+    """Join a Ray cluster, or start a private one, once per driver process: `--address`, else
+    the job's RAY_ADDRESS, else a Ray started on this machine with `ray start --head` (joined,
+    never doubled: two Rays on one node would hand out the same GPUs; Ray also refuses num_cpus
+    when joining), else a private Ray sized for `max_concurrent` trials."""
     import ray
 
+    from hpo import cluster
     from hpo.trial.workers import prepare_env, ray_cpus
 
     if ray.is_initialized():
@@ -132,14 +136,34 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     prepare_env()
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    from hpo.cluster import cluster_address  # [issue 11] --address, or the job's RAY_ADDRESS
-
-    address = cluster_address(cfg)
+    address = cluster.cluster_address(cfg) or cluster.local_cluster()
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=ray_cpus(cfg), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(address="local", num_cpus=ray_cpus(cfg), include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+
+
+def join_cluster(cfg: ExperimentConfig) -> str | None:
+    """Join the run's cluster (if any) before anything is written, and fix `run.transport` from
+    its node count. Returns the line that says what was decided, or None without a cluster."""
+    from hpo import cluster
+
+    address = cluster.cluster_address(cfg) or cluster.local_cluster()
+    if address is None:
+        cluster.resolve_transport(cfg, None)
+        return None
+    ensure_ray(cfg)
+    nodes = alive_nodes()
+    how = "auto: " if cfg.run.transport == "auto" else ": "
+    return f"run.transport{how}{cluster.resolve_transport(cfg, nodes)} (the Ray cluster at {address} has {nodes} node(s))"
+
+
+def alive_nodes() -> int:
+    """Nodes of the joined Ray cluster that are alive (0 when not connected)."""
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive")) if ray.is_initialized() else 0
 
 
 @dataclass(frozen=True)

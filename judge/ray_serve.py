@@ -60,15 +60,29 @@ class JudgeServer:
         stop_server(self.proc)
 
 
+def actor_options(port: int, gpus: float, cpus: float, detach: bool, node_id: str | None) -> dict[str, Any]:
+    """Ray options of the judge actor. With `node_id` it must run on that node (never elsewhere):
+    the URL clients use (`judge.url`, often http://127.0.0.1:PORT) names the node that started it."""
+    opts: dict[str, Any] = {"name": f"{ACTOR_PREFIX}{port}", "num_gpus": gpus, "num_cpus": cpus,
+                            "lifetime": "detached" if detach else None, "max_restarts": 0}
+    if node_id is not None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
+    return opts
+
+
 def start(model: str, gpus: float, port: int = 8000, host: str = "0.0.0.0", python: str | None = None,
           extra_args: Sequence[str] = (), wait_s: float = 600, served_name: str | None = None,
-          max_model_len: int | None = None, detach: bool = False, cpus: float = 1) -> Any:
-    """Create the actor (reserving `gpus` GPUs) and wait until its server answers /health."""
+          max_model_len: int | None = None, detach: bool = False, cpus: float = 1,
+          here: bool = True) -> Any:
+    """Create the actor (reserving `gpus` GPUs; on this node unless `here` is False) and wait
+    until its server answers /health."""
     import ray
 
+    node = ray.get_runtime_context().get_node_id() if here else None
     cls: Any = ray.remote(JudgeServer)
-    actor = cls.options(name=f"{ACTOR_PREFIX}{port}", num_gpus=gpus, num_cpus=cpus,
-                        lifetime="detached" if detach else None, max_restarts=0).remote(
+    actor = cls.options(**actor_options(port, gpus, cpus, detach, node)).remote(
         model, host, port, python, list(extra_args), wait_s, served_name, max_model_len, gpus > 0)
     ray.get(actor.info.remote(), timeout=wait_s + 60)  # raises the server's start error, if any
     return actor
@@ -92,7 +106,8 @@ def run_blocking(args: Any) -> int:
     extra = vllm_args(args.tensor_parallel_size, args.gpu_memory_utilization, args.api_key_env)
     gpus = args.gpus if args.gpus is not None else (args.tensor_parallel_size or 1)
     actor = start(args.model, gpus, args.port, args.host, args.python, extra, args.wait,
-                  args.served_name, args.max_model_len, detach=args.detach)
+                  args.served_name, args.max_model_len, detach=args.detach,
+                  here=not getattr(args, "any_node", False))
     info = ray.get(actor.info.remote())
     print(f"judge server ready: http://{info['node_ip']}:{args.port} model={args.served_name or args.model} "
           f"gpus={','.join(info['gpu_ids']) or 'none'} (Ray actor {ACTOR_PREFIX}{args.port})", flush=True)

@@ -36,6 +36,9 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus", type=float, default=None,
                    help="with --ray: GPUs to reserve (default: the tensor parallel size, or 1)")
     p.add_argument("--detach", action="store_true", help="with --ray: leave the actor running and exit")
+    p.add_argument("--any-node", action="store_true",
+                   help="with --ray: let Ray place the server on any node with free GPUs (default: "
+                        "this node, the one a 127.0.0.1 judge.url names)")
 
 
 def run_serve_judge(args: argparse.Namespace) -> int:

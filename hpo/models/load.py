@@ -33,13 +33,14 @@ def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir: Path, seed: int,
-                 locate_weights: bool = True) -> Path:
+def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir: Path,
+                 seed: int) -> Path:
     """Make the base model ready under `out_dir`; fail fast with a ConfigError if it cannot be.
 
     Idempotent: if `out_dir/base.json` already describes the same inputs, nothing is redone.
-    `locate_weights=False` (trials on other nodes): a hub model is recorded by repo id only and
-    each node loads it from its own cache, so the driver needs neither the weights nor a GPU."""
+    A hub model and smollm2 are recorded by name only, never by this machine's cache path:
+    every node that loads them finds them in its own cache (`base_source`), so the driver
+    needs neither the weights nor a GPU."""
     out_dir = Path(out_dir)
     resolved = resolve_model(model_cfg.name)
     fingerprint = _fingerprint(model_cfg, train_examples, seed)
@@ -57,10 +58,9 @@ def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir:
         info |= {"path": ".", "parameters": sum(p.numel() for p in model.parameters()),
                  "vocab_size": len(tokenizer)}
     elif resolved.kind == "smollm2":
-        info["path"] = str(smollm2.cached_dir())
+        info["path"] = None
     elif resolved.kind == "hub":
-        path = str(hub_snapshot(resolved)) if locate_weights else None
-        info |= {"path": path, "repo_id": resolved.source}
+        info |= {"path": None, "repo_id": resolved.source}
     else:
         info["path"] = resolved.source
     atomic_write_json(info_path, info)
@@ -98,7 +98,27 @@ def base_source(base_dir: Path) -> tuple[dict[str, Any], Path]:
     if not info_path.is_file():
         raise ConfigError(f"no prepared base model at {base_dir} (base.json missing)")
     info = json.loads(info_path.read_text())
+    if info["kind"] == "hub":
+        return info, node_snapshot(info["repo_id"])
+    if info["kind"] == "smollm2":
+        return info, smollm2.cached_dir()
     return info, (Path(base_dir) / info["path"]).resolve()
+
+
+def node_snapshot(repo_id: str) -> Path:
+    """A hub model's snapshot in the cache of the machine that loads it (never the network);
+    a one-line ConfigError naming the node when it is not there."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        import socket
+
+        raise ConfigError(f"model {repo_id} is not in the Hugging Face cache of node "
+                          f"{socket.gethostname()}; download it there (huggingface-cli download "
+                          f"{repo_id}) or set HF_HOME to a cache every node shares") from None
 
 
 def load_base(base_dir: Path, model_cfg: ModelConfig, dtype_name: str | None = None) -> tuple[Any, Any]:

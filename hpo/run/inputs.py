@@ -87,16 +87,29 @@ def plan_run(cfg: ExperimentConfig, dry_run: bool = False) -> Inputs:
 
     plan = make_plan(cfg, load_search_space(cfg))
     from hpo.cluster import validate_cluster
-    from hpo.trial.transport import remote_trials
 
     validate_cluster(cfg)  # also: judge and trial GPUs fit a node
+    if not dry_run:  # join the cluster now: run.transport auto follows its node count
+        from hpo.tuner import join_cluster
+
+        joined = join_cluster(cfg)
+        if joined:
+            print(joined, flush=True)
     resolved = resolve_model(cfg.model.name)
-    if resolved.kind == "hub" and not remote_trials(cfg) and not dry_run:  # remote: nodes load it
+    if resolved.kind == "hub" and not joins_a_cluster(cfg) and not dry_run:  # else: nodes load it
         hub_snapshot(resolved)  # weights cached and a GPU visible, or a one-line error now
     validate_judge(cfg.judge)
     STRATEGIES.validate(cfg.tournament.strategy)
     train, val = dry_run_data(cfg) if dry_run else load_data(cfg)
     return Inputs(plan, train, val)
+
+
+def joins_a_cluster(cfg: ExperimentConfig) -> bool:
+    """Trials run on several nodes (each loads a hub model from its own cache): the driver then
+    needs neither the weights nor a GPU. On one node, this machine must have both."""
+    from hpo.tuner import alive_nodes
+
+    return alive_nodes() > 1
 
 
 def load_search_space(cfg: ExperimentConfig) -> SearchSpace:
@@ -117,10 +130,7 @@ def stage(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Exa
         write_jsonl(train, rd / "data" / "train.jsonl")
         write_jsonl(val, rd / "data" / "validation.jsonl")
     if not (rd / "base" / "base.json").exists():
-        from hpo.trial.transport import remote_trials  # [issue 11]
-
-        prepare_base(cfg.model, train, rd / "base", cfg.train.seed,
-                     locate_weights=not remote_trials(cfg))
+        prepare_base(cfg.model, train, rd / "base", cfg.train.seed)
 
 
 def stage_safely(rd: RunDir, cfg: ExperimentConfig, train: list[Example], val: list[Example]) -> None:

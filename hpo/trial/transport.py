@@ -108,29 +108,19 @@ def scratch_dir(run_name: str, training_id: str) -> Path:
 
 
 def unpack_inputs(inputs: TrialInputs, scratch: Path) -> Path:
-    """Lay `inputs` out as a run folder under `scratch`; base.json points at this node's weights."""
+    """Lay `inputs` out as a run folder under `scratch`. Shipped weights (tiny, a small local
+    folder) sit in base/ itself; hub and smollm2 bases are found in this node's own cache by
+    name when loaded (`hpo.models.load.base_source`)."""
     for rel, blob in inputs.files.items():
         target = scratch / rel
         if not target.is_file() or target.stat().st_size != len(blob):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(blob)
     base = dict(inputs.base)
-    base["path"] = _node_base_path(base)
+    if base["kind"] in ("tiny", "local"):
+        base["path"] = "."
     atomic_write_json(scratch / "base" / "base.json", base)
     return scratch
-
-
-def _node_base_path(base: dict[str, Any]) -> str:
-    """Where this node finds the base weights (relative paths are inside base/)."""
-    if base["kind"] in ("tiny", "local"):
-        return "."
-    if base["kind"] == "smollm2":
-        from hpo.models import smollm2
-
-        return str(smollm2.cached_dir())
-    from huggingface_hub import snapshot_download
-
-    return str(snapshot_download(base["repo_id"]))  # this node's cache (HF_HUB_OFFLINE honoured)
 
 
 # -- trial: report -----------------------------------------------------------------------------

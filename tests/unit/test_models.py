@@ -40,13 +40,15 @@ def test_bloom_without_cache_or_gpu_fails_fast(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     t0 = time.perf_counter()
-    with pytest.raises(ConfigError) as info:
-        prepare_base(ModelConfig(name="bloom-7b"), TRAIN, tmp_path / "base", seed=0)
+    from hpo.models.aliases import resolve_model
+    from hpo.models.load import hub_snapshot
+
+    with pytest.raises(ConfigError) as info:  # what `hpo run` checks before writing (one node)
+        hub_snapshot(resolve_model("bloom-7b"))
     assert time.perf_counter() - t0 < 5
     msg = str(info.value)
     assert "bloom-7b (bigscience/bloom-7b1)" in msg and "huggingface-cli download bigscience/bloom-7b1" in msg
     assert "--model tiny" in msg and "\n" not in msg
-    assert not (tmp_path / "base" / "base.json").exists()
 
 
 def test_tiny_prepare_base_is_seeded_and_loadable(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def test_addresses_hpo_cannot_drive_are_refused(address: str) -> None:
 
 
 def test_adaptive_search_with_remote_trials_is_refused() -> None:
-    with pytest.raises(ConfigError, match="run.transport: disk"):
+    with pytest.raises(ConfigError, match="--set run.transport=disk"):
         validate_cluster(_cfg(search={"scheduler": "asha"}, run={"transport": "ray"}))
     validate_cluster(_cfg(search={"scheduler": "asha"}))
 
