@@ -76,6 +76,9 @@ class TrainConfig(_Strict):
     sgd_momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     keep_weights: Literal["none", "best", "all"] = "none"
+    val_loss_tokens: int | None = Field(None, gt=0, description=(
+        "validation loss: padded tokens per forward pass (rows packed up to it), bounding the "
+        "logits (tokens x vocab x 10 bytes); None = one training micro-batch, batch_size x max_length"))
     # Path to a DeepSpeed JSON config (ZeRO-2 across the trial's workers); resolved against the
     # experiment file's folder, then the working directory, then the package's copy
     # (hpo/assets/, e.g. "configs/deepspeed/zero2.json"), when the config loads.
@@ -114,6 +117,9 @@ class ResourcesConfig(_Strict):
     address: str | None = None  # join an existing Ray cluster
     max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
     gpus_per_node: int | None = Field(None, ge=0)  # [issue 11] for the --dry-run GPU split
+    gpu_memory_gb: float = Field(80, gt=0, description=(
+        "memory of one GPU in GB; `--dry-run` checks each trial rank's modelled peak against it "
+        "less a 10% headroom and says DOES NOT FIT when it exceeds that"))
 
 
 class RunStorageConfig(_Strict):
@@ -173,6 +179,11 @@ class TournamentConfig(_Strict):
     early_decision: bool = True
     pipeline: bool = False  # play independent matches (blocked: the blocks) at once
     overlap: bool = True  # judge while other trials still train
+    order: Literal["auto", "shuffled", "training"] = Field("auto", description=(
+        "blocked: order inside a block. 'shuffled' = the paper's random order; 'training' = "
+        "block membership still shuffled, members met in the order they are trained, blocks "
+        "played at once, so `keep_weights: best` prunes as training goes (bounded disk); "
+        "auto = training under keep_weights: best, else shuffled"))
 
 
 class TrackingConfig(_Strict):

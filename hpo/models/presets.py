@@ -3,8 +3,9 @@
 Precedence: built-in defaults -> preset -> YAML -> CLI. A preset fills only what the user left
 unset, so `--model llama-7b` alone gets settings a 7B run needs instead of the tiny defaults:
 max length 512, answers up to 512 new tokens, bf16 compute with fp32 master weights, ZeRO-2
-over 2 GPUs per trial with 3 trials at once and the judge on 2 more (an 8-GPU node), gradient
-accumulation to Alpaca's effective batch of 128 (4 x 16 x 2), gradient checkpointing, and the
+over 4 GPUs per trial with 1 trial at once and the judge on 2 more (an 8-GPU node; 4 workers
+so every rank fits an 80 GB card, docs/trial.md "Memory"), gradient
+accumulation to Alpaca's effective batch of 128 (4 x 8 x 4), gradient checkpointing, and the
 `vllm` judge serving
 PandaLM-7B. Data: Alpaca's training set from the Hugging Face hub (`hf:tatsu-lab/alpaca`, or
 its local datasets cache) and PandaLM's 170 validation instructions, shipped in the package
@@ -27,14 +28,15 @@ PANDALM_VALIDATION = "data/pandalm-validation-170.json"
 REAL_MODEL: dict[str, Any] = {
     "model": {"dtype": "bfloat16"},
     "data": {"train": ALPACA_TRAIN, "validation": PANDALM_VALIDATION},
-    "train": {"batch_size": 4, "gradient_accumulation_steps": 16, "max_length": 512,
+    "train": {"batch_size": 4, "gradient_accumulation_steps": 8, "max_length": 512,
               "max_new_tokens": 512, "generation_batch_size": 16, "lr_multiplier": 1,
               "precision": "bf16-mixed", "gradient_checkpointing": True,
               "deepspeed": DEEPSPEED_ZERO2, "keep_weights": "best"},
     # One 8-GPU node: the judge holds 2 (a Ray actor, `hpo serve-judge --ray`, tensor parallel 2)
-    # and 3 trials x 2 workers take the other 6, so no trial lands on the judge's GPUs.
-    "search": {"max_concurrent": 3},
-    "resources": {"workers_per_trial": 2, "use_gpu": True, "cpus_per_trial": 8, "gpus_per_node": 8},
+    # and 1 trial x 4 ZeRO-2 workers takes 4 more: 2 x 3 would need ~82 GB per GPU for BLOOM
+    # (the memory model, docs/trial.md "Memory"), 4 workers need ~54 GB.
+    "search": {"max_concurrent": 1},
+    "resources": {"workers_per_trial": 4, "use_gpu": True, "cpus_per_trial": 8, "gpus_per_node": 8},
     "judge": {"backend": "vllm", "model": "WeOpenML/PandaLM-7B-v1",
               "serve": {"gpus": 2, "tensor_parallel_size": 2, "gpu_memory_utilization": 0.9}},
 }

@@ -61,8 +61,11 @@ def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | 
     """The configured strategy; `on_eliminated(loser)` lets keep_weights: best prune at once."""
     from hpo.tournament.registry import STRATEGIES, make_strategy
 
+    from hpo.trial.weights import block_order
+
     kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision,
-              "pipeline": cfg.tournament.pipeline, "on_eliminated": on_eliminated}
+              "pipeline": cfg.tournament.pipeline, "on_eliminated": on_eliminated,
+              "order": block_order(cfg)}
     options = accepted_kwargs(STRATEGIES.load(cfg.tournament.strategy), kwargs)
     return make_strategy(cfg.tournament.strategy, **options)
 

@@ -106,5 +106,5 @@ def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:
     bound = max_calls(strategy, len(inputs.plan.candidates), n_items)
     split = gpu_split(cfg)
     lines = [inputs.plan.summary(n_items, strategy, bound), *([split] if split else []),
-             describe(cfg, len(inputs.val) or None)]
+             describe(cfg, len(inputs.val) or None, inputs.plan)]
     return "\n".join(lines)

@@ -5,6 +5,10 @@ Rules (PandaLM paper, Sec. 5; documented in docs/tournament.md):
 * Candidates are shuffled with `random.Random(seed).shuffle` and split into `blocks` blocks
   (80 candidates, 4 blocks -> 4 x 20). When `blocks` does not divide N the sizes differ by at
   most one, larger blocks first (like `numpy.array_split`); `blocks > N` is clamped to N.
+* `order="training"` (used under `keep_weights: best`): the same shuffled block membership,
+  but each block meets its members in the order they were given (the plan's training order),
+  and the blocks are played at once, so each waits only for its own next checkpoint and a
+  loser's weights are deleted while training goes on (disk bound: hpo.trial.weights).
 * Inside a block, sequential comparison: the current best (the incumbent, `a`) meets the next
   candidate; the match winner becomes the current best. Then the block winners are compared
   the same way, in block order ("final").
@@ -81,9 +85,13 @@ class BlockedStrategy:
     name = "blocked"
 
     def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 pipeline: bool = False, on_eliminated: Callable[[str], None] | None = None) -> None:
+                 pipeline: bool = False, on_eliminated: Callable[[str], None] | None = None,
+                 order: str = "shuffled") -> None:
         if blocks < 1:
             raise ConfigError(f"blocks must be >= 1, got {blocks}")
+        if order not in ("shuffled", "training"):
+            raise ConfigError(f"blocked order must be 'shuffled' or 'training', got '{order}'")
+        self.order = order
         self.blocks, self.early_decision, self.chunk = blocks, early_decision, chunk
         self.pipeline = pipeline  # play the blocks (independent until the final) at once
         self.on_eliminated = on_eliminated  # keep_weights: best deletes a loser's weights at once
@@ -94,14 +102,18 @@ class BlockedStrategy:
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         pool = check_candidates(candidates)
+        given = {c: i for i, c in enumerate(pool)}
         random.Random(seed).shuffle(pool)
+        members = split_blocks(pool, self.blocks)
+        if self.order == "training":  # same membership, met in the order given (trained)
+            members = [sorted(block, key=given.__getitem__) for block in members]
         calls_before = judge.calls
         matches: list[MatchRecord] = []
         blocks = [partial(sequential, block, judge, f"block {k}", early_decision=self.early_decision,
                           chunk=self.chunk, on_eliminated=self.on_eliminated)
-                  for k, block in enumerate(split_blocks(pool, self.blocks), start=1)]
+                  for k, block in enumerate(members, start=1)]
         block_winners = []
-        for best, recs in play_independent(blocks, self.pipeline):
+        for best, recs in play_independent(blocks, self.pipeline or self.order == "training"):
             block_winners.append(best)
             matches += recs
         winner, recs = sequential(block_winners, judge, "final", early_decision=self.early_decision,

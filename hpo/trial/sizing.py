@@ -1,30 +1,34 @@
 """What one trial needs, estimated from the config alone (printed by `hpo run --dry-run`).
 
-Needs no weights, data or GPU: a plan for an 8-GPU node can be checked on a laptop. The
-memory model is ZeRO's (Rajbhandari et al., 2020), per GPU, for P parameters and N workers:
-  * ZeRO-2, bf16 with fp32 masters: 2P (bf16 parameters) + (2P gradients + 12P fp32 master,
-    Adam m and v) / N;
-  * DDP / one worker, fp32 parameters (autocast): 4P + 4P gradients + 8P Adam moments;
-  * LoRA: the frozen base in `model.dtype`, the adapters negligible.
-Activations come on top; with gradient checkpointing about 2 bytes x batch x length x hidden
-per layer, plus the fp32 logits. These are estimates to plan with, not measurements.
+Needs no weights, data or GPU: a plan for an 8-GPU node can be checked on a laptop. GPU memory
+per rank, term by term: `hpo.trial.memory` (formulas in its docstring and docs/trial.md).
+Disk: kept checkpoints (`hpo.trial.weights.kept_weights_bound`) x one checkpoint's weights +
+two resumable states (the old epoch's until the new one commits) x trials in flight.
+These are models to plan with, not measurements.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hpo.config import ExperimentConfig
+from hpo.config import ExperimentConfig, find_resource
 from hpo.models.aliases import HUB_MODELS, resolve_model
+from hpo.trial.memory import (DEEPSPEED_BUCKET_DEFAULT, GB, HEADROOM, Layout, MemoryTerms, Shape, memory_terms,
+                              read_deepspeed, usable_bytes)
+from hpo.trial.weights import block_order, kept_weights_bound
 
-GB = 1e9
-# (parameters, hidden, layers, vocab) from each model's published config
-KNOWN: dict[str, tuple[float, int, int, int]] = {
-    "bloom-7b": (7.07e9, 4096, 30, 250880),
-    "llama-7b": (6.74e9, 4096, 32, 32000),
-    "opt-6.7b": (6.66e9, 4096, 32, 50272),
-    "pythia-6.9b": (6.86e9, 4096, 32, 50432),
-    "cerebras-gpt-6.7b": (6.66e9, 4096, 32, 50257),
+if TYPE_CHECKING:
+    from hpo.plan import Plan
+
+# (parameters, hidden, layers, vocab, heads) from each model's published config
+KNOWN: dict[str, tuple[float, int, int, int, int]] = {
+    "bloom-7b": (7.07e9, 4096, 30, 250880, 32),
+    "llama-7b": (6.74e9, 4096, 32, 32000, 32),
+    "opt-6.7b": (6.66e9, 4096, 32, 50272, 32),
+    "pythia-6.9b": (6.86e9, 4096, 32, 50432, 32),
+    "cerebras-gpt-6.7b": (6.66e9, 4096, 32, 50257, 32),
 }
 _BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "auto": 2}
 
@@ -32,43 +36,109 @@ _BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "auto": 2}
 @dataclass(frozen=True)
 class TrialNeeds:
     gpus: int
-    gpu_memory_gb: float  # per GPU: model states + activations
-    state_disk_gb: float  # the resumable state of one trial in flight
+    gpu_memory_gb: float  # per GPU: the modelled peak of one rank (memory.total)
+    state_disk_gb: float  # the resumable state of one trial in flight (one epoch's)
     weights_disk_gb: float  # one kept checkpoint (save_pretrained)
+    memory: MemoryTerms
 
 
-def model_shape(cfg: ExperimentConfig) -> tuple[float, int, int, int]:
-    """(parameters, hidden, layers, vocab) of the configured base model, without loading it."""
+@dataclass(frozen=True)
+class DiskPlan:
+    """Peak disk of a plan: kept checkpoints' weights + resumable state of the trials in flight."""
+
+    kept_checkpoints: int
+    weights_gb: float
+    state_gb: float
+    concurrent: int
+
+    @property
+    def peak_gb(self) -> float:
+        return self.kept_checkpoints * self.weights_gb + 2 * self.state_gb * self.concurrent
+
+
+def model_shape(cfg: ExperimentConfig) -> Shape:
+    """The configured base model's shape, without loading it (tiny: from its config)."""
     if cfg.model.name in KNOWN:
-        return KNOWN[cfg.model.name]
+        return Shape(*KNOWN[cfg.model.name])
     t = cfg.model.tiny
     inter = -(-t.hidden_size * 8 // 3 // 8) * 8
     per_layer = 4 * t.hidden_size ** 2 + 3 * t.hidden_size * inter
     params = t.num_layers * per_layer + 2 * t.vocab_size * t.hidden_size
-    return float(params), t.hidden_size, t.num_layers, t.vocab_size
+    return Shape(float(params), t.hidden_size, t.num_layers, t.vocab_size, t.num_heads)
+
+
+def layout(cfg: ExperimentConfig) -> Layout:
+    """The config's memory layout; the DeepSpeed JSON gives buckets, offload and accumulation."""
+    t, r = cfg.train, cfg.resources
+    path = find_resource(t.deepspeed) if t.deepspeed else None
+    ds = read_deepspeed(path)
+    zero, types = ds.get("zero", {}), ds.get("data_types", {})
+    offload = (zero.get("offload_optimizer") or {}).get("device") == "cpu"
+    return Layout(ranks=r.workers_per_trial if t.deepspeed else 1, zero=bool(t.deepspeed),
+                  bf16=t.precision == "bf16-mixed", lora=cfg.model.lora is not None, fused_adam=r.use_gpu,
+                  fp32_grad_accum=types.get("grad_accum_dtype", "fp32") in ("fp32", "float32"),
+                  offload_optimizer=offload,
+                  reduce_bucket=float(zero.get("reduce_bucket_size", DEEPSPEED_BUCKET_DEFAULT)),
+                  allgather_bucket=float(zero.get("allgather_bucket_size", DEEPSPEED_BUCKET_DEFAULT)),
+                  overlap_comm=bool(zero.get("overlap_comm", False)), micro_batch=t.batch_size,
+                  max_length=t.max_length, checkpointing=t.gradient_checkpointing,
+                  frozen_bytes=_BYTES[cfg.model.dtype])
 
 
 def estimate(cfg: ExperimentConfig) -> TrialNeeds:
-    p, hidden, layers, vocab = model_shape(cfg)
-    n = cfg.resources.workers_per_trial
-    lora = cfg.model.lora is not None
-    if lora:
-        states = _BYTES[cfg.model.dtype] * p
-    elif cfg.train.deepspeed:
-        states = (2 if cfg.train.precision == "bf16-mixed" else 4) * p + (2 * p + 12 * p) / n
-    else:
-        states = 16 * p
-    b, s = cfg.train.batch_size, cfg.train.max_length
-    per_layer = 2 * b * s * hidden * (1 if cfg.train.gradient_checkpointing else 17)
-    activations = layers * per_layer + 2 * 4 * b * s * vocab
+    """GPUs, per-rank peak memory and disk sizes of one trial."""
+    shape, lay = model_shape(cfg), layout(cfg)
+    p, n, lora = shape.params, cfg.resources.workers_per_trial, cfg.model.lora is not None
+    mem = memory_terms(shape, lay)
+    # DeepSpeed checkpoint: bf16 module 2P + per rank fp32 masters and moments (12P over all ranks)
     state_disk = _BYTES[cfg.model.dtype] * p * 0.01 if lora else (2 + 12) * p
     gpus = n if cfg.resources.use_gpu else int(cfg.resources.gpus_per_trial)
     weights = (0.01 if lora else 1) * p * (2 if cfg.train.precision == "bf16-mixed" else 4)
-    return TrialNeeds(gpus, (states + activations) / GB, state_disk / GB, weights / GB)
+    return TrialNeeds(gpus, mem.total / GB, state_disk / GB, weights / GB, mem)
 
 
-def describe(cfg: ExperimentConfig, n_validation: int | None) -> str:
-    """The dry run's resources section: preset, resolved resources, batch, estimates, needs."""
+def disk_plan(cfg: ExperimentConfig, plan: Plan | None) -> DiskPlan:
+    """The plan's peak disk; without a plan, the paper's 80 candidates (16 trainings x 5)."""
+    need = estimate(cfg)
+    n, per = (len(plan.candidates), max(map(len, plan.checkpoints().values()))) if plan else (80, 5)
+    baseline = bool(plan and plan.baseline)
+    kept = kept_weights_bound(n, per, cfg.search.max_concurrent, cfg.tournament.blocks, block_order(cfg),
+                              cfg.train.keep_weights, baseline)
+    return DiskPlan(kept, need.weights_disk_gb, need.state_disk_gb, cfg.search.max_concurrent)
+
+
+def memory_lines(cfg: ExperimentConfig) -> list[str]:
+    """Peak GPU memory per rank, each term, and a plain verdict against the card."""
+    need = estimate(cfg)
+    mem, card = need.memory, cfg.resources.gpu_memory_gb
+    if not cfg.resources.use_gpu:
+        return [f"memory           ~{mem.total / GB:.1f} GB per worker (no GPU configured; "
+                "the GPU model is shown for planning)"]
+    usable = usable_bytes(card) / GB
+    fits = mem.total / GB <= usable
+    verdict = (f"fits: {usable - mem.total / GB:.1f} GB to spare under {usable:.0f} GB "
+               f"({card:g} GB card less {HEADROOM:.0%} headroom)") if fits else (
+        f"DOES NOT FIT: {mem.total / GB:.1f} GB > {usable:.0f} GB ({card:g} GB card less {HEADROOM:.0%} "
+        "headroom); use more resources.workers_per_trial (ZeRO-2 shards 16P/N), a smaller "
+        "train.batch_size with more gradient_accumulation_steps, or a larger resources.gpu_memory_gb card")
+    lines = [f"GPU memory       ~{mem.total / GB:.1f} GB peak per GPU; {verdict}"]
+    lines += [f"  {name:<20} {value / GB:6.2f} GB" for name, value in mem.terms() if value]
+    if mem.host_bytes:
+        lines.append(f"  host RAM (offload)   {mem.host_bytes / GB:6.2f} GB per rank")
+    return lines
+
+
+def disk_lines(cfg: ExperimentConfig, plan: Plan | None) -> list[str]:
+    """Peak disk of the plan, with its formula filled in."""
+    d = disk_plan(cfg, plan)
+    return [f"peak disk        ~{d.peak_gb:.1f} GB = {d.kept_checkpoints} kept checkpoints x "
+            f"{d.weights_gb:.1f} GB weights (keep_weights: {cfg.train.keep_weights}, blocks in "
+            f"{block_order(cfg)} order) + 2 x {d.state_gb:.1f} GB resumable state x {d.concurrent} "
+            "trials in flight (old epoch kept until the new one commits)"]
+
+
+def describe(cfg: ExperimentConfig, n_validation: int | None, plan: Plan | None = None) -> str:
+    """The dry run's resources section: preset, resolved resources, batch, memory, disk, needs."""
     from hpo.trial.train import effective_batch
 
     r, t, need = cfg.resources, cfg.train, estimate(cfg)
@@ -84,17 +154,14 @@ def describe(cfg: ExperimentConfig, n_validation: int | None) -> str:
         f"precision        {t.precision}" + (" (bf16 compute, fp32 master weights)" if t.precision == "bf16-mixed"
                                              else "") + f"; gradient checkpointing {'on' if t.gradient_checkpointing else 'off'}",
         f"lengths          max_length {t.max_length}, answers up to {t.max_new_tokens} new tokens",
-        f"estimates        GPU memory ~{need.gpu_memory_gb:.1f} GB per GPU; disk ~{need.state_disk_gb:.1f} GB "
-        f"of resumable state per trial in flight, ~{need.weights_disk_gb:.1f} GB per kept checkpoint "
-        f"(keep_weights: {t.keep_weights})",
+        *memory_lines(cfg),
+        *disk_lines(cfg, plan),
     ]
     return "\n".join(lines + [f"needs            {n}" for n in needs(cfg, n_validation)])
 
 
 def needs(cfg: ExperimentConfig, n_validation: int | None) -> list[str]:
     """What the real run needs that this machine may lack (checked without loading anything)."""
-    from pathlib import Path
-
     out: list[str] = []
     resolved = resolve_model(cfg.model.name)
     if resolved.kind == "hub":
@@ -127,6 +194,4 @@ def _cached(repo_id: str) -> bool:
         snapshot = snapshot_download(repo_id, local_files_only=True)
     except Exception:  # not cached, or no hub client: either way, not available offline
         return False
-    from pathlib import Path
-
     return any(Path(snapshot).glob("*.safetensors")) or any(Path(snapshot).glob("*.bin"))

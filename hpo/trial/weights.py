@@ -43,3 +43,31 @@ def elimination_hook(cfg: ExperimentConfig, run_dir: Path,
     if cfg.train.keep_weights != "best":
         return None
     return WeightsPruner(run_dir, protect).eliminated
+
+
+def block_order(cfg: ExperimentConfig) -> str:
+    """The blocked tournament's order inside a block: `tournament.order`, where "auto" is
+    "training" under `keep_weights: best` (so pruning keeps pace with training) else "shuffled"."""
+    order = cfg.tournament.order
+    if order == "auto":
+        return "training" if cfg.train.keep_weights == "best" else "shuffled"
+    return order
+
+
+def kept_weights_bound(n_candidates: int, per_training: int, concurrent: int, blocks: int,
+                       order: str, keep: str, baseline: bool) -> int:
+    """Most checkpoints' weights on disk at once.
+
+    `all`, or `best` with shuffled blocks: every candidate (a block may wait on the last one
+    trained). `best` with blocks in training order, trainings launched in plan order `c` at a
+    time and ending in that order, the judge keeping up: each block holds its incumbent (B),
+    each training in flight its newest checkpoint while it is judged (c), and a block waiting
+    on training i holds what the other c - 1 trainings in flight wrote past it (at most E - 1
+    each): B + c + (c - 1)(E - 1), never more than N. The baseline's weights are kept too."""
+    if keep == "none":
+        return 0
+    extra = 1 if baseline else 0
+    if keep == "all" or order != "training":
+        return n_candidates + extra
+    b, c, e = min(blocks, n_candidates), concurrent, per_training
+    return min(b + c + (c - 1) * (e - 1), n_candidates) + extra
