@@ -231,7 +231,9 @@ def _evaluate(model: Any, tokenizer: Any, val_ex: list[Example], cfg: Experiment
     outputs = generate(model, tokenizer, val_ex, cfg.train.generation_batch_size,
                        cfg.train.max_new_tokens, cfg.train.max_length)
     metrics: dict[str, Any] = {"generation_seconds": time.perf_counter() - t0, "_outputs": outputs}
-    metrics["validation_loss"] = validation_loss(model, tokenizer, val_ex, cfg.train.max_length)
+    metrics["validation_loss"] = validation_loss(
+        model, tokenizer, val_ex, cfg.train.max_length,
+        cfg.train.val_loss_tokens or cfg.train.batch_size * cfg.train.max_length)
     if any(e.output is not None for e in val_ex):
         metrics["exact_match"] = exact_match(outputs, val_ex)
         metrics |= {f"exact_match_{t}": v for t, v in per_task_accuracy(outputs, val_ex).items()}

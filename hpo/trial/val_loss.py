@@ -16,10 +16,24 @@ from hpo.trial.generate import IGNORE, collate, encode
 from hpo.types import Example
 
 
+def token_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
+    """Index batches, shortest rows first, each at most `token_budget` padded tokens (rows x the
+    longest row), so the logits (tokens x vocab) stay bounded whatever the vocabulary; a row
+    longer than the budget goes alone."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batches and (len(batches[-1]) + 1) * lengths[i] <= token_budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 @torch.inference_mode()
 def validation_loss(model: Any, tokenizer: Any, examples: Sequence[Example], max_length: int,
-                    batch_size: int = 100) -> float | None:
-    """Token-weighted mean loss on the responses of `examples`; None when none has an output."""
+                    token_budget: int | None = None) -> float | None:
+    """Token-weighted mean loss on the responses of `examples`; None when none has an output.
+    `token_budget`: padded tokens per forward pass (default: 8 rows of `max_length`)."""
     encoded = [encode(tokenizer, e, max_length) for e in examples if e.output is not None]
     if not encoded:
         return None
@@ -27,8 +41,9 @@ def validation_loss(model: Any, tokenizer: Any, examples: Sequence[Example], max
     model.eval()
     device = next(model.parameters()).device
     total, tokens = 0.0, 0
-    for s in range(0, len(encoded), batch_size):
-        batch = {k: v.to(device) for k, v in collate(encoded[s:s + batch_size], tokenizer.pad_token_id).items()}
+    for rows in token_batches([len(e.ids) for e in encoded], token_budget or 8 * max_length):
+        items = [encoded[i] for i in rows]
+        batch = {k: v.to(device) for k, v in collate(items, tokenizer.pad_token_id).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         labels = batch["labels"][:, 1:]
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
