@@ -8,9 +8,14 @@ a single process outside Ray gets a world of 1 on a free port (never a fixed one
 trials would collide). ZeRO-2 shards the optimizer state and gradients over the ranks; every
 rank keeps full parameters, so rank 0 can generate and `save_pretrained` on its own.
 
+Each loop step is exactly one optimizer step and one scheduler step (`DeepSpeedStepper.step`
+marks the accumulation boundary itself), so epochs that end on a short accumulation group, and
+resumes, match the plain-torch path.
+
 Resumable state: `engine.save_checkpoint` on every rank (each writes its own optimizer shard)
 into `<trial_dir>/ds_state/`, then rank 0 commits `meta.json` naming the finished epoch's tag.
-A crash before the commit leaves the previous epoch's tag in force.
+A crash before the commit leaves the previous epoch's tag in force. Every checkpoint is taken
+at a step boundary (no gradient pending).
 """
 
 from __future__ import annotations
@@ -62,7 +67,24 @@ def resolve_config(path: str | Path, cfg: ExperimentConfig) -> dict[str, Any]:
     bf16 = ds.setdefault("bf16", {})
     if bf16.get("enabled", "auto") == "auto":
         bf16["enabled"] = cfg.train.precision == "bf16-mixed"
+    _client_optimizer_defaults(ds)
     return ds
+
+
+def _client_optimizer_defaults(ds: dict[str, Any]) -> None:
+    """What hpo's own optimizers need from ZeRO; a value the user set is kept.
+
+    * `zero_allow_untested_optimizer`: ZeRO asserts on any client optimizer outside its short
+      list (Adam, AdamW, Adagrad, its own), which rejects torch.optim.SGD, half of the grid. hpo
+      only ever hands ZeRO its own torch AdamW or SGD, whose updates are element-wise and so
+      exact on ZeRO's flat fp32 partitions; set whenever ZeRO is on.
+    * `data_types.grad_accum_dtype: fp32`: DeepSpeed otherwise accumulates micro-batch
+      gradients in the model dtype (bf16 under bf16-mixed), losing bits on every micro-batch;
+      fp32 costs 2P/N more bytes per rank."""
+    zero = ds.get("zero_optimization") or {}
+    if int(zero.get("stage", 0)) > 0:
+        ds.setdefault("zero_allow_untested_optimizer", True)
+    ds.setdefault("data_types", {}).setdefault("grad_accum_dtype", "fp32")
 
 
 def _single_process_env() -> None:
@@ -110,16 +132,22 @@ class DeepSpeedStepper:
             model=model, optimizer=optimizer, lr_scheduler=scheduler,
             config=resolve_config(cfg.train.deepspeed, cfg), dist_init_required=dist.world == 1)
         self.model, self.scheduler, self.dist = self.engine.module, scheduler, dist
-        self.gas = cfg.train.gradient_accumulation_steps
 
     def step(self, micro: list[dict[str, torch.Tensor]], n_tokens: int) -> float:
+        """One optimizer step (and one scheduler step) over `micro`, however many it holds.
+
+        The loop says where the step ends: DeepSpeed's own rule (every `gradient_accumulation_
+        steps` micro-steps, counted across epochs and not restored by `load_checkpoint`) would
+        straddle an epoch's short last group. The loss is already divided by the step's token
+        count, so it is not divided again by the accumulation steps (`scale_wrt_gas=False`);
+        ZeRO averages the gradient over ranks, which `x world` undoes."""
         total = 0.0
-        for batch in micro:
+        for k, batch in enumerate(micro):
+            self.engine.set_gradient_accumulation_boundary(k == len(micro) - 1)
             loss = token_loss_sum(self.engine, batch, self.engine.device) / n_tokens
-            # DeepSpeed divides by the accumulation steps and averages over ranks; undo both
-            self.engine.backward(loss * self.gas * self.dist.world)
-            self.engine.step()
+            self.engine.backward(loss * self.dist.world, scale_wrt_gas=False)
             total += float(loss.detach())
+        self.engine.step()  # at the boundary: clip, optimizer step, zero grads, scheduler step
         return total
 
     def lr(self) -> float:

@@ -18,11 +18,19 @@ from hpo.types import TrainingSpec
 _SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
 
 
-def make_optimizer(spec: TrainingSpec, params: Iterable[torch.nn.Parameter], train: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW, or SGD with `train.sgd_momentum`, at `spec.lr`."""
+def make_optimizer(spec: TrainingSpec, params: Iterable[torch.nn.Parameter], train: TrainConfig,
+                   device: torch.device | None = None) -> torch.optim.Optimizer:
+    """AdamW, or SGD with `train.sgd_momentum`, at `spec.lr`.
+
+    `device` is where the parameters train (default: where they are now; DeepSpeed moves them
+    after the optimizer is built). On CUDA, AdamW is the fused kernel: torch's default foreach
+    path allocates a temporary the size of the moments' partition at every step, which the
+    memory model does not budget. On CPU torch's default is kept."""
     trainable = [p for p in params if p.requires_grad]
     if spec.optimizer == "adamw":
-        return torch.optim.AdamW(trainable, lr=spec.lr, weight_decay=train.weight_decay)
+        target = device or (trainable[0].device if trainable else torch.device("cpu"))
+        fused = True if target.type == "cuda" else None
+        return torch.optim.AdamW(trainable, lr=spec.lr, weight_decay=train.weight_decay, fused=fused)
     if spec.optimizer == "sgd":
         return torch.optim.SGD(trainable, lr=spec.lr, momentum=train.sgd_momentum,
                                weight_decay=train.weight_decay)

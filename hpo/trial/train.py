@@ -14,10 +14,12 @@ Lifecycle, all under `<run_dir>/trials/<training_id>/` (written by rank 0):
   * `state/` (plain, DDP) or `ds_state/` (ZeRO-2 shards): everything to continue after the last
     finished epoch, optimizer state included.
   * `workers.json`: world size, effective batch and optimizer-state bytes per rank.
-  * `done.json`: written when the training finishes; the state is then removed.
+  * `done.json`: written when the training finishes; the state is then removed. The last
+    epoch writes no state (it would be deleted at once).
 On start, a stored state resumes after its epoch; the finished checkpoints' metrics are
 re-reported from the answer files first (marked `replayed: True`) so Ray Tune sees a complete
-history. A finished training (done.json) only replays.
+history. A finished training (done.json) only replays; so does one whose checkpoints are all
+answered (a crash between the last answers and done.json), which then writes done.json.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ def run_training(spec: TrainingSpec, checkpoints: list[int], run_dir: Path, cfg:
     if (trial_dir / "done.json").is_file():
         _replay(spec, checkpoints, run_dir, report)
         return
+    if _all_answered(spec, checkpoints, run_dir):  # crashed before done.json: nothing to train
+        _replay(spec, checkpoints, run_dir, report)
+        _finish(spec, checkpoints, trial_dir, dist)
+        return
     model, tokenizer = _load_model(spec, run_dir, cfg)
     encoded = [encode(tokenizer, e, cfg.train.max_length) for e in read_jsonl(run_dir / "data" / "train.jsonl")]
     per_epoch = len(epoch_steps(encoded, cfg, dist.world, 1))
@@ -72,7 +78,8 @@ def run_training(spec: TrainingSpec, checkpoints: list[int], run_dir: Path, cfg:
         metrics["global_step"] = epoch * per_epoch
         if epoch in checkpoints and dist.main:
             _checkpoint(stepper.model, tokenizer, val_ex, spec, epoch, metrics, run_dir, cfg)
-        _save_state(stepper, trial_dir, epoch, cfg, dist)
+        if epoch < spec.epochs:  # after the last epoch, done.json replaces the state
+            _save_state(stepper, trial_dir, epoch, cfg, dist)
         if epoch in checkpoints:
             report(_report_row(spec, epoch, {k: v for k, v in metrics.items() if k != "_outputs"}, False))
     _finish(spec, checkpoints, trial_dir, dist)
@@ -102,7 +109,7 @@ def _stepper(model: Any, spec: TrainingSpec, total_steps: int, trial_dir: Path,
     if cfg.train.deepspeed:
         from hpo.trial.deepspeed import DeepSpeedStepper
 
-        optimizer = make_optimizer(spec, model.parameters(), cfg.train)
+        optimizer = make_optimizer(spec, model.parameters(), cfg.train, dist.device)
         scheduler = make_scheduler(spec, optimizer, total_steps)
         stepper = DeepSpeedStepper(model, optimizer, scheduler, cfg, dist)
         return stepper, stepper.load(trial_dir)
@@ -148,6 +155,13 @@ def _replay(spec: TrainingSpec, epochs: list[int], run_dir: Path, report: Report
     for epoch in sorted(epochs):
         if store.exists(spec.candidate_id(epoch)):
             report(_report_row(spec, epoch, dict(store.read(spec.candidate_id(epoch)).metrics), True))
+
+
+def _all_answered(spec: TrainingSpec, checkpoints: list[int], run_dir: Path) -> bool:
+    """Every checkpoint's answers are stored (their weights, if kept, went first): the training
+    has delivered everything, so a crash before done.json needs no training on resume."""
+    store = AnswerStore(run_dir)
+    return bool(checkpoints) and all(store.exists(spec.candidate_id(e)) for e in checkpoints)
 
 
 def _train_epoch(stepper: Stepper, encoded: list[Encoded], pad_id: int, epoch: int,
