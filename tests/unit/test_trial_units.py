@@ -63,6 +63,19 @@ def test_optimizers_and_warmup(name: str, total: int, expected: int) -> None:
     assert warmup_steps(spec, total) == expected
 
 
+def test_adamw_is_fused_for_cuda_parameters_only() -> None:
+    """CUDA: fused AdamW (no foreach temporary of the moments' size); CPU: torch's default.
+    The device is the one the parameters will train on (DeepSpeed moves them after the optimizer
+    is built); CUDA is only named here, nothing runs on it."""
+    spec = TrainingSpec("adamw", 1e-3, "cosine", 1)
+    cpu = make_optimizer(spec, torch.nn.Linear(2, 2).parameters(), TrainConfig())
+    cuda = make_optimizer(spec, torch.nn.Linear(2, 2).parameters(), TrainConfig(), torch.device("cuda", 0))
+    assert not cpu.param_groups[0]["fused"] and cuda.param_groups[0]["fused"] is True
+    sgd = make_optimizer(TrainingSpec("sgd", 1e-3, "cosine", 1), torch.nn.Linear(2, 2).parameters(),
+                         TrainConfig(), torch.device("cuda", 0))
+    assert type(sgd).__name__ == "SGD"
+
+
 @pytest.mark.parametrize("scheduler,mid_lr", [("cosine", 0.5), ("linear", 0.5), ("constant", 1.0)])
 def test_schedules_warm_up_then_follow_their_shape(scheduler: str, mid_lr: float) -> None:
     spec = TrainingSpec("adamw", 1.0, scheduler, 1, warmup_ratio=0.1)
