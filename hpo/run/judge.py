@@ -60,7 +60,6 @@ def accepted_kwargs(factory: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | None = None) -> Any:
     """The configured strategy; `on_eliminated(loser)` lets keep_weights: best prune at once."""
     from hpo.tournament.registry import STRATEGIES, make_strategy
-
     from hpo.trial.weights import block_order
 
     kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision,

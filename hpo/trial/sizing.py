@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING
 
 from hpo.config import ExperimentConfig, find_resource
 from hpo.models.aliases import HUB_MODELS, resolve_model
-from hpo.trial.memory import (DEEPSPEED_BUCKET_DEFAULT, GB, HEADROOM, Layout, MemoryTerms, Shape, memory_terms,
-                              read_deepspeed, usable_bytes)
+from hpo.trial.memory import (
+    DEEPSPEED_BUCKET_DEFAULT,
+    GB,
+    HEADROOM,
+    Layout,
+    MemoryTerms,
+    Shape,
+    memory_terms,
+    read_deepspeed,
+    usable_bytes,
+)
 from hpo.trial.weights import block_order, kept_weights_bound
 
 if TYPE_CHECKING:
