@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import torch
 
-from hpo.config import ExperimentConfig
+from hpo.config import ExperimentConfig, resolve_resource
 from hpo.models.presets import preset_for
 
 ENV = "HPO_GPU_TIER_DEVICE"
@@ -74,7 +74,7 @@ def _as_on_the_gpu_machine() -> Iterator[None]:
     sys.meta_path.remove(finder)
 
 
-def preset_cfg(*, lora: bool = False, deepspeed: bool = False, **train: Any) -> ExperimentConfig:
+def preset_cfg(*, lora: bool = False, zero2: bool = False, **train: Any) -> ExperimentConfig:
     """The 7B preset's model and train settings (bf16 dtype, bf16-mixed, gradient checkpointing,
     the packaged ZeRO-2 config) on the tiny model, with the sizes scaled down to seconds."""
     preset = preset_for("bloom-7b")
@@ -82,7 +82,9 @@ def preset_cfg(*, lora: bool = False, deepspeed: bool = False, **train: Any) -> 
     model = {**preset["model"], "name": "tiny"} | ({"lora": {"rank": 8}} if lora else {})
     train_cfg = {**preset["train"], "batch_size": 8, "gradient_accumulation_steps": 2, "max_length": 64,
                  "max_new_tokens": 10, "generation_batch_size": 16, "keep_weights": "none", **train}
-    if not deepspeed:
+    if zero2:  # the packaged config, found as the run finds it
+        train_cfg["deepspeed"] = str(resolve_resource(train_cfg["deepspeed"]))
+    else:
         train_cfg.pop("deepspeed")
     return ExperimentConfig.model_validate({
         "model": model, "train": train_cfg,
