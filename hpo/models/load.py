@@ -20,6 +20,9 @@ from hpo.models import smollm2, tiny
 from hpo.models.aliases import ResolvedModel, resolve_model
 from hpo.types import Example
 
+# Weights above this size are not trained on a CPU (a 7B model in bf16 is ~14 GB)
+CPU_WEIGHTS_LIMIT_BYTES = 4 * 10**9
+
 
 def _fingerprint(model_cfg: ModelConfig, examples: list[Example], seed: int) -> dict[str, Any]:
     data = [(e.instruction, e.input, e.output) for e in examples]
@@ -67,9 +70,16 @@ def prepare_base(model_cfg: ModelConfig, train_examples: list[Example], out_dir:
     return out_dir
 
 
+def _weight_bytes(snapshot: Path) -> int:
+    """Bytes of the weight files (safetensors or .bin) in a snapshot folder."""
+    return sum(f.stat().st_size for pattern in ("*.safetensors", "*.bin") for f in snapshot.glob(pattern))
+
+
 def hub_snapshot(resolved: ResolvedModel) -> Path:
-    """The local HF-cache snapshot of a hub model; never touches the network. A 7B model also
-    needs a GPU: without one (or without the weights) this raises a one-line ConfigError."""
+    """The local HF-cache snapshot of a hub model; never touches the network. Weights too large
+    to train on a CPU (a 7B model) also need a GPU: without one, or without the weights, this
+    raises a one-line ConfigError. The size decides, not the alias: a small model cached under a
+    hub id (a test's tiny stand-in) runs on the CPU."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -78,11 +88,10 @@ def hub_snapshot(resolved: ResolvedModel) -> Path:
         snapshot = Path(snapshot_download(resolved.source, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
         snapshot = None
-    has_weights = snapshot is not None and any(snapshot.glob("*.safetensors")) or (
-        snapshot is not None and any(snapshot.glob("*.bin")))
-    gpu = torch.cuda.is_available()
-    problems = ([] if has_weights else ["is not in the local Hugging Face cache"]) + (
-        [] if gpu else ["needs a GPU and none is visible"])
+    weights = _weight_bytes(snapshot) if snapshot is not None else 0
+    on_cpu = weights <= CPU_WEIGHTS_LIMIT_BYTES or torch.cuda.is_available()
+    problems = ([] if weights else ["is not in the local Hugging Face cache"]) + (
+        [] if on_cpu else ["needs a GPU and none is visible"])
     if problems:
         raise ConfigError(
             f"model {resolved.name} ({resolved.source}) {' and '.join(problems)}; download it on a "

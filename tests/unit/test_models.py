@@ -92,3 +92,26 @@ def test_smollm2_from_the_packaged_gguf(tmp_path: Path, monkeypatch: pytest.Monk
     assert time.perf_counter() - t0 < 10  # cached HF folder, not the GGUF again
     assert model.config.model_type == "llama" and 120e6 < model.num_parameters() < 150e6
     assert tok.pad_token is not None
+
+
+def test_a_cached_model_small_enough_for_the_cpu_needs_no_gpu(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU is demanded by the size of the weights in the cache, not by the alias: a 7B
+    snapshot without a GPU fails fast, a tiny model cached under the same repo id runs on CPU
+    (how the rehearsal runs `--model bloom-7b` here)."""
+    from tests.helpers.fake_hub import install_tiny
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    import huggingface_hub.constants
+
+    from hpo.models import load
+    from hpo.models.aliases import resolve_model
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    _, snapshot = install_tiny("bloom", tmp_path / "hf")
+    monkeypatch.setattr(load.torch.cuda, "is_available", lambda: False)
+    assert load.hub_snapshot(resolve_model("bloom-7b")) == snapshot
+    monkeypatch.setattr(load, "CPU_WEIGHTS_LIMIT_BYTES", 1000)  # as if the weights were 7B-sized
+    with pytest.raises(ConfigError, match="needs a GPU and none is visible"):
+        load.hub_snapshot(resolve_model("bloom-7b"))
