@@ -66,7 +66,12 @@ class DiskPlan:
 
 
 def model_shape(cfg: ExperimentConfig) -> Shape:
-    """The configured base model's shape, without loading it (tiny: from its config)."""
+    """The configured base model's shape, without loading its weights: from its config.json when
+    one is on this machine (the HF cache or a local folder: the model the run will load), else
+    the published table for the paper's five, else the tiny model's settings."""
+    local = _local_config(cfg.model.name)
+    if local is not None:
+        return _shape_of(local, cfg.model.trust_remote_code)
     if cfg.model.name in KNOWN:
         return Shape(*KNOWN[cfg.model.name])
     t = cfg.model.tiny
@@ -74,6 +79,36 @@ def model_shape(cfg: ExperimentConfig) -> Shape:
     per_layer = 4 * t.hidden_size ** 2 + 3 * t.hidden_size * inter
     params = t.num_layers * per_layer + 2 * t.vocab_size * t.hidden_size
     return Shape(float(params), t.hidden_size, t.num_layers, t.vocab_size, t.num_heads)
+
+
+def _local_config(name: str) -> Path | None:
+    """The folder holding the model's config.json on this machine, or None (never downloads)."""
+    if name in HUB_MODELS:
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(HUB_MODELS[name], local_files_only=True))
+        except Exception:  # not cached, or no hub client: size it from the table
+            return None
+    else:
+        folder = Path(name).expanduser()
+    return folder if (folder / "config.json").is_file() else None
+
+
+def _shape_of(folder: Path, trust_remote_code: bool) -> Shape:
+    """Parameters counted on the meta device (no memory, any size), and the config's sizes."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    params = sum(p.numel() for p in model.parameters())
+    text = config.get_text_config()
+    hidden = getattr(text, "hidden_size", None) or text.n_embd
+    layers = getattr(text, "num_hidden_layers", None) or text.n_layer
+    heads = getattr(text, "num_attention_heads", None) or text.n_head
+    return Shape(float(params), int(hidden), int(layers), int(text.vocab_size), int(heads))
 
 
 def layout(cfg: ExperimentConfig) -> Layout:

@@ -111,3 +111,25 @@ def test_token_batches_cover_every_row_once() -> None:
     assert all(len(b) * max(lengths[i] for i in b) <= 128 or len(b) == 1 for b in batches)
     assert [300] in [[lengths[i] for i in b] for b in batches]  # longer than the budget: alone
     assert GB == 1e9 and ExperimentConfig.model_validate({}).train.val_loss_tokens is None
+
+
+@pytest.mark.parametrize("arch", ["bloom", "gpt2"])
+def test_a_model_whose_config_is_local_is_sized_from_it(arch: str, tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan sizes the model the run will load: a config in the local HF cache (or a local
+    folder) wins over the published table, so a different checkpoint under an alias, or a local
+    model, is not sized as something else."""
+    import huggingface_hub.constants
+
+    from hpo.trial.sizing import model_shape
+    from tests.helpers.fake_hub import ARCHES, install_tiny
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    alias, snapshot = install_tiny(arch, tmp_path / "hf")
+    from transformers import AutoModelForCausalLM
+
+    real = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(snapshot).parameters())
+    for name in (alias, str(snapshot)):
+        shape = model_shape(ExperimentConfig.model_validate({"model": {"name": name}}))
+        assert shape.params == real and shape.hidden == 64 and shape.layers == 2, (name, shape)
+    assert ARCHES[arch][0] in KNOWN
