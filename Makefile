@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-judge test test-fast lint bench bench-full bench-premise demo judge clean
+.PHONY: install install-judge test test-fast lint bench bench-full bench-premise demo judge rehearsal clean
 
 # A CPU-only machine without a local torch wheel (a stock CI runner): install the CPU build the
 # way PyTorch documents it, `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu`;
@@ -53,6 +53,9 @@ judge:  ## rebuild judges/tiny-suite-judge (shipped in the package: hpo/assets/j
 
 demo:  ## the embedded CPU default: 80 candidates -> tournament -> winner
 	$(BIN)/hpo run --experiment experiments/tiny-cpu.yaml
+
+rehearsal:  ## the documented one-node path, end to end from the built wheel (tiny weights, CPU); ARCH=bloom|llama|opt|gpt-neox|gpt2
+	$(BIN)/pytest -q -s -m rehearsal tests/rehearsal
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -175,10 +175,15 @@ def memory_lines(cfg: ExperimentConfig) -> list[str]:
 def disk_lines(cfg: ExperimentConfig, plan: Plan | None) -> list[str]:
     """Peak disk of the plan, with its formula filled in."""
     d = disk_plan(cfg, plan)
-    return [f"peak disk        ~{d.peak_gb:.1f} GB = {d.kept_checkpoints} kept checkpoints x "
-            f"{d.weights_gb:.1f} GB weights (keep_weights: {cfg.train.keep_weights}, blocks in "
-            f"{block_order(cfg)} order) + 2 x {d.state_gb:.1f} GB resumable state x {d.concurrent} "
+    return [f"peak disk        ~{size(d.peak_gb)} = {d.kept_checkpoints} kept checkpoints x "
+            f"{size(d.weights_gb)} weights (keep_weights: {cfg.train.keep_weights}, blocks in "
+            f"{block_order(cfg)} order) + 2 x {size(d.state_gb)} resumable state x {d.concurrent} "
             "trials in flight (old epoch kept until the new one commits)"]
+
+
+def size(gb: float) -> str:
+    """A size given in GB, printed in GB from 1 GB up and in MB below (a tiny model's plan)."""
+    return f"{gb:.1f} GB" if gb >= 1 else f"{gb * 1000:.1f} MB"
 
 
 def describe(cfg: ExperimentConfig, n_validation: int | None, plan: Plan | None = None) -> str:
