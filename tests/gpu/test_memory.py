@@ -29,9 +29,9 @@ from hpo.trial.optim import token_loss_sum
 pytestmark = pytest.mark.gpu
 # ~1.06e9 parameters: 18 LLaMA layers of hidden 2048 (multi-head attention, as the memory
 # model's 4h^2 assumes), a 32k vocabulary, untied embeddings.
-ONE_B = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 18,
+ONE_B: dict[str, Any] = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 18,
          "num_attention_heads": 16, "num_key_value_heads": 16, "vocab_size": 32000}
-TINY = {"hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2,
+TINY: dict[str, Any] = {"hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2,
         "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": 330}
 BATCH, LENGTH = 4, 512
 # Tolerance 10%. The state terms (18P, ~19 GB here) are exact byte counts; what the model only
@@ -42,14 +42,15 @@ BATCH, LENGTH = 4, 512
 TOLERANCE = 0.10
 
 
-def _random_llama(shape: dict[str, int], device: torch.device) -> Any:
+def _random_llama(shape: dict[str, Any], device: torch.device) -> Any:
     """A randomly initialised LlamaForCausalLM in bf16, built directly on `device`."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(**shape, max_position_embeddings=LENGTH, tie_word_embeddings=False, use_cache=False)
     torch.manual_seed(0)
     with torch.device(device):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
+        model: Any = LlamaForCausalLM(config)
+    model.to(torch.bfloat16)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model.train()
 
