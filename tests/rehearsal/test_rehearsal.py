@@ -79,10 +79,11 @@ class Transcript:
 
 
 class DiskPeak:
-    """Polls a folder's size (bytes) in a thread; `peak` is the largest seen."""
+    """Polls a folder's size (bytes) and the kept checkpoints under its runs' `weights/` in a
+    thread; `peak` and `peak_kept` are the largest seen."""
 
     def __init__(self, root: Path, every_s: float = 0.5) -> None:
-        self.root, self.every_s, self.peak = root, every_s, 0
+        self.root, self.every_s, self.peak, self.peak_kept = root, every_s, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -97,6 +98,8 @@ class DiskPeak:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, folder_bytes(self.root))
+            kept = [d for d in self.root.glob("*/weights/*") if not d.name.startswith(".")]
+            self.peak_kept = max(self.peak_kept, len(kept))
             self._stop.wait(self.every_s)
 
 
@@ -325,6 +328,9 @@ def _plan_run_report(doc: dict[str, list[str]], root: Path, workdir: Path, data:
     say.say("  report:\n" + report.stdout[-3000:])
     _check_run(workdir / "runs" / "rehearsal", _served_requests(judge_port), disk.peak,
                _bound_bytes(plan.stdout), say)
+    bound_kept = int(re.search(r"(\d+) kept checkpoints", plan.stdout).group(1))  # type: ignore[union-attr]
+    say.say(f"checked: at most {disk.peak_kept} checkpoints kept at once <= {bound_kept} printed")
+    assert 0 < disk.peak_kept <= bound_kept
 
 
 def _check_run(run: Path, served: float, peak: int, bound: int, say: Transcript) -> None:
