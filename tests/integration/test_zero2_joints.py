@@ -32,9 +32,12 @@ from tests.helpers.procs import HpoProcess, kill_group, kill_marked, start_hpo, 
 pytestmark = pytest.mark.integration
 pytest.importorskip("deepspeed")
 
-# fp32 on both sides; only the reduction order differs (measured: see the prints)
+# fp32 on both sides; only the reduction order differs (measured: see the prints and docs/trial.md).
+# Parameters: the norm of the difference of the two final parameter sets relative to the norm of
+# how far training moved them (AdamW divides by sqrt(v), so gradient elements near zero turn
+# rounding noise into visible per-element differences; the relative norm stays small).
 LOSS_TOL = 1e-4
-PARAM_TOL = 1e-4
+PARAM_REL_TOL = 1e-3
 ZERO2 = str(resolve_resource("configs/deepspeed/zero2.json"))
 
 
@@ -78,13 +81,14 @@ def _compare(name: str, run: Path, ref: Path, cid: str, training_id: str) -> Non
     assert [e for e, _ in a] == [e for e, _ in b], (a, b)
     loss_gap = max(abs(x - y) for (_, x), (_, y) in zip(a, b, strict=True))
     wa, wb = (load_file(str(d / "weights" / cid / "model.safetensors")) for d in (run, ref))
+    base = load_file(str(run / "base" / "model.safetensors"))
     assert wa.keys() == wb.keys()
-    param_gap = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
-    moved = max(float((wa[k] - load_file(str(run / "base" / "model.safetensors"))[k]).abs().max()) for k in wa)
-    print(f"{name}: {len(a)} steps, max |dloss| {loss_gap:.2e}, max |dparam| {param_gap:.2e} "
-          f"(largest move from the base {moved:.2e})")
-    assert loss_gap <= LOSS_TOL and param_gap <= PARAM_TOL, (name, loss_gap, param_gap)
-    assert moved > 100 * PARAM_TOL  # the parameters really trained
+    diff = sum(float((wa[k] - wb[k]).double().pow(2).sum()) for k in wa) ** 0.5
+    moved = sum(float((wa[k] - base[k]).double().pow(2).sum()) for k in wa) ** 0.5
+    worst = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
+    print(f"{name}: {len(a)} steps, max |dloss| {loss_gap:.2e}, |dparams| / |params - base| "
+          f"{diff / moved:.2e} (|params - base| {moved:.2e}, max |dparam| {worst:.2e})")
+    assert loss_gap <= LOSS_TOL and diff <= PARAM_REL_TOL * moved, (name, loss_gap, diff / moved)
 
 
 def test_zero2_accumulation_matches_plain_in_process(staged: Path, tmp_path: Path,
@@ -99,6 +103,40 @@ def test_zero2_accumulation_matches_plain_in_process(staged: Path, tmp_path: Pat
         run_training(spec, [1, 2], runs[name], _cfg(**extra), rows.append)
         assert [r["steps"] for r in rows] == [4, 4]  # ceil(13 / 4) optimizer steps per epoch
     _compare("zero2 vs plain, 1 rank", runs["zero2"], runs["plain"], spec.candidate_id(2), spec.training_id)
+
+
+def test_bf16_zero2_accumulates_in_fp32_and_steps_once_per_loop_step(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16-mixed on DeepSpeed's CPU accelerator (one rank): bf16 module, fp32 masters, fp32
+    gradient accumulation; a full group of 4 and a short group of 1 are one optimizer step and
+    one scheduler step each."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from hpo.trial.deepspeed import DeepSpeedStepper
+    from hpo.trial.dist import Dist
+    from hpo.trial.optim import make_optimizer, make_scheduler
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
+    cfg = _cfg(deepspeed=ZERO2, precision="bf16-mixed", batch_size=2)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+    spec = TrainingSpec("adamw", 1e-2, "linear", 1, warmup_ratio=0.0)
+    optimizer = make_optimizer(spec, model.parameters(), cfg.train)
+    stepper = DeepSpeedStepper(model, optimizer, make_scheduler(spec, optimizer, 4), cfg, Dist())
+    zero = stepper.engine.optimizer
+    assert next(stepper.engine.module.parameters()).dtype == torch.bfloat16
+    assert zero.gradient_accumulation_dtype == torch.float32
+    assert zero.single_partition_of_fp32_groups[0].dtype == torch.float32
+    ids = torch.randint(0, 64, (2, 8))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+    lrs = []
+    for n_micro in (4, 1):
+        stepper.step([batch] * n_micro, n_micro * 2 * 7)
+        lrs.append(stepper.lr())
+    assert stepper.engine.global_steps == 2
+    assert lrs == pytest.approx([1e-2 * 3 / 4, 1e-2 * 2 / 4])  # linear decay over 4 steps
 
 
 class CrashBeforeDone(RuntimeError):
