@@ -74,7 +74,7 @@ def _as_on_the_gpu_machine() -> Iterator[None]:
     sys.meta_path.remove(finder)
 
 
-def preset_cfg(*, lora: bool = False, zero2: bool = False, **train: Any) -> ExperimentConfig:
+def preset_cfg(*, lora: bool = False, zero2: bool = False, use_gpu: bool = False, **train: Any) -> ExperimentConfig:
     """The 7B preset's model and train settings (bf16 dtype, bf16-mixed, gradient checkpointing,
     the packaged ZeRO-2 config) on the tiny model, with the sizes scaled down to seconds."""
     preset = preset_for("bloom-7b")
@@ -89,4 +89,4 @@ def preset_cfg(*, lora: bool = False, zero2: bool = False, **train: Any) -> Expe
     return ExperimentConfig.model_validate({
         "model": model, "train": train_cfg,
         "data": {"synthetic": {"n_train": 256, "n_validation": 16}},
-        "resources": {"workers_per_trial": 1}})
+        "resources": {"workers_per_trial": 1, "use_gpu": use_gpu}})

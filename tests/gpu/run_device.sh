@@ -55,15 +55,15 @@ install_wheels() {  # into a fresh folder ahead of the machine's own packages
 }
 
 run_tier() {
-    install_wheels
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
     local log=/dev/null
     if [ -n "${OUT:-}" ]; then
         export HPO_GPU_TIER_OUT="$OUT"
         log="$OUT/gpu-tier.log"
     fi
-    {
+    {  # one pipeline: the wheels' install lines land in the log too
         date -u +"%Y-%m-%dT%H:%M:%SZ"
+        install_wheels
         command -v nvidia-smi > /dev/null && nvidia-smi -L || echo "nvidia-smi: not found"
         "$PY" -c "import sys, torch, transformers, peft; print('python', sys.version.split()[0], '| torch', \
 torch.__version__, '| cuda', torch.version.cuda, torch.cuda.is_available(), '| transformers', \

@@ -11,9 +11,11 @@ this code, not the GPU.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,24 @@ from hpo.config import ExperimentConfig
 from hpo.data import load_examples, write_jsonl
 from hpo.models import prepare_base
 from hpo.trial import run_training
+from hpo.trial.deepspeed import DeepSpeedStepper
 from hpo.trial.dist import Dist
+from hpo.trial.memory import Shape, memory_terms
+from hpo.trial.optim import make_optimizer, make_scheduler
+from hpo.trial.sizing import layout
 from hpo.trial.train import _load_model, _stepper
 from hpo.types import TrainingSpec
 from tests.gpu.conftest import preset_cfg
+from tests.gpu.test_memory import (
+    BATCH,
+    LENGTH,
+    ONE_B,
+    TINY,
+    TOLERANCE,
+    _batch,
+    _random_llama,
+    _write_report,
+)
 from tests.gpu.test_trial_steps import _snapshot, _steps
 
 pytestmark = pytest.mark.gpu
@@ -102,3 +118,49 @@ def test_zero2_one_rank_run_training_learns(run_dir: Path, device: torch.device,
     workers = (run_dir / "trials" / SPEC.training_id / "workers.json").read_text()
     assert '"backend": "deepspeed-zero2"' in workers and f'"device": "{device.type}' in workers
     shutil.rmtree(run_dir / "trials", ignore_errors=True)
+
+
+def _peak_of(step: Any, device: torch.device) -> float | None:
+    """Bytes `max_memory_allocated` saw over `step()` on CUDA; None elsewhere (after running it)."""
+    if device.type != "cuda":
+        step()
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return float(torch.cuda.max_memory_allocated())
+
+
+def test_zero2_one_rank_peak_memory_of_a_1b_step_matches_the_memory_model(device: torch.device,
+                                                                         one_rank: None) -> None:
+    """The real engine's peak over one step on the random 1.06e9-parameter LLaMA of
+    test_memory.py, next to the dry run's own model (`sizing.layout` of this config: the
+    packaged ZeRO-2 JSON's buckets, fused AdamW, fp32 accumulation), context allowance out.
+    Off CUDA the same runs on the tiny shape and skips before comparing (no peak to read)."""
+    cfg = preset_cfg(zero2=True, use_gpu=True, batch_size=BATCH, max_length=LENGTH, gradient_accumulation_steps=1)
+    gc.collect()
+    baseline = torch.cuda.memory_allocated() if device.type == "cuda" else 0
+    model = _random_llama(ONE_B if device.type == "cuda" else TINY, device).float()  # the trial loads fp32
+    optimizer = make_optimizer(SPEC, model.parameters(), cfg.train, device)
+    stepper = DeepSpeedStepper(model, optimizer, make_scheduler(SPEC, optimizer, 10), cfg, Dist(0, 1, device))
+    batch = _batch(model.config.vocab_size)
+    n_tokens = int((batch["labels"][:, 1:] != -100).sum())
+    stepper.step([batch], n_tokens)  # the first step creates AdamW's moments
+    peak = _peak_of(partial(stepper.step, [batch], n_tokens), device)
+    c = stepper.model.config
+    params = float(sum(p.numel() for p in stepper.model.parameters()))
+    terms = memory_terms(Shape(params, c.hidden_size, c.num_hidden_layers, c.vocab_size, c.num_attention_heads),
+                         layout(cfg))
+    predicted = terms.total - terms.context_allowance
+    del stepper, model, optimizer
+    if peak is None:
+        pytest.skip("step and prediction ran; peak memory is measured on CUDA only (max_memory_allocated)")
+    torch.cuda.empty_cache()
+    measured = peak - baseline
+    _write_report("memory-deepspeed", {"parameters": params, "measured_bytes": measured, "predicted_bytes": predicted,
+                                       "ratio": measured / predicted, "terms": dict(terms.terms())})
+    print(f"\nDeepSpeed ZeRO-2, 1 rank, P={params:,.0f}: measured peak {measured / 1e9:.2f} GB, predicted "
+          f"{predicted / 1e9:.2f} GB (context allowance excluded), ratio {measured / predicted:.3f}\n"
+          + "\n".join(f"  {k:<20} {v / 1e9:7.3f} GB" for k, v in terms.terms()))
+    assert abs(measured / predicted - 1) <= TOLERANCE
