@@ -69,7 +69,7 @@ run_tier() {
 torch.__version__, '| cuda', torch.version.cuda, torch.cuda.is_available(), '| transformers', \
 transformers.__version__, '| peft', peft.__version__)"
         echo "device: ${HPO_GPU_TIER_DEVICE:-cuda}"
-        timeout "${HPO_GPU_TIER_TIMEOUT:-540}" "$PY" -m pytest -m gpu tests/gpu -v -s -rs -p no:cacheprovider "$@"
+        timeout "${HPO_GPU_TIER_TIMEOUT:-540}" "$PY" -m pytest -m gpu tests/gpu -v -s -rs "$@"
     } 2>&1 | tee "$log"
 }
 
