@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -59,6 +60,11 @@ def test_the_7b_preset_dry_run_from_an_empty_folder(venv_python: Path, tmp_path:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "bloom-7b (preset" in proc.stdout and "DeepSpeed ZeRO-2" in proc.stdout
     assert "170 validation items per candidate" in proc.stdout  # the packaged PandaLM file
+    out = proc.stdout
+    assert "GPUs: judge 2 (Ray actor)" in out and "--python .venv-judge/bin/python" in out
+    assert re.search(r"GPU memory +~[0-9.]+ GB peak per GPU; fits: [0-9.]+ GB to spare under 72 GB "
+                     r"\(80 GB card", out), out
+    assert re.search(r"peak disk +~[0-9.]+ GB = [0-9]+ kept checkpoints", out), out
     assert not (tmp_path / "runs").exists()
 
 
