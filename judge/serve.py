@@ -43,13 +43,32 @@ def server_command(model: str, host: str, port: int, python: str, served_name: s
     return cmd + list(extra_args)
 
 
-def server_env(gpu: bool, cache_root: str, threads: int = 2) -> dict[str, str]:
-    """Environment for the server: offline, no usage stats, and on CPU the measured settings."""
+def server_env(gpu: bool, cache_root: str, threads: int = 2, api_key: str | None = None) -> dict[str, str]:
+    """Environment for the server: offline, no usage stats, and on CPU the measured settings.
+    The API key goes here (vLLM reads `VLLM_API_KEY`), never on the command line, where any
+    local user reads it with `ps` and vLLM's argument dump copies it into the log."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_NO_USAGE_STATS="1", VLLM_CACHE_ROOT=cache_root)
     if not gpu:
         env.update(VLLM_CPU_KVCACHE_SPACE="2", VLLM_CPU_OMP_THREADS_BIND=f"0-{threads - 1}",
                    OMP_NUM_THREADS=str(threads))
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
     return env
+
+
+def cache_root() -> str:
+    """vLLM's compile cache: a private per-user folder (mode 0700) under $XDG_CACHE_HOME or
+    ~/.cache, not a predictable shared /tmp path another local user could plant files in."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "hpo" / "vllm"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_uid != os.getuid():
+            raise ConfigError(f"serve-judge: cache folder {path} belongs to another user")
+        path.chmod(0o700)
+    except OSError as exc:
+        raise ConfigError(f"serve-judge: cannot create the cache folder {path}: {exc.strerror}") from None
+    return str(path)
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -61,8 +80,9 @@ def _port_taken(host: str, port: int) -> bool:
 def serve_judge(model: str, host: str = "127.0.0.1", port: int = 8000, python: str | None = None,
                 extra_args: Sequence[str] = (), wait_s: float = 300, served_name: str | None = None,
                 max_model_len: int | None = None, log_path: str | None = None,
-                gpu: bool | None = None) -> subprocess.Popen[bytes]:
-    """Start the server and return its process once `/health` answers 200.
+                gpu: bool | None = None, api_key: str | None = None) -> subprocess.Popen[bytes]:
+    """Start the server and return its process once `/health` answers 200; with `api_key` it
+    requires that key (passed through its environment; masked in any error this raises).
 
     Raises ConfigError if the port is taken or the process exits early, and
     JudgeUnavailableError (after killing it) if it is not ready within `wait_s` seconds.
@@ -73,26 +93,30 @@ def serve_judge(model: str, host: str = "127.0.0.1", port: int = 8000, python: s
     if _port_taken(host, port):
         raise ConfigError(f"serve-judge: {host}:{port} is already in use")
     gpu = has_gpu() if gpu is None else gpu
-    cache = os.path.join(tempfile.gettempdir(), f"hpo-vllm-cache-{os.getuid()}")
+    env = server_env(gpu, cache_root(), api_key=api_key)
     log = Path(log_path or tempfile.mkstemp(prefix="hpo-vllm-", suffix=".log")[1])
     cmd = server_command(model, host, port, python, served_name or model, gpu, max_model_len, extra_args)
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=server_env(gpu, cache),
-                                start_new_session=True)
-    _wait_ready(proc, f"http://{host}:{port}/health", wait_s, log)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    _wait_ready(proc, f"http://{host}:{port}/health", wait_s, log, secret=api_key)
     return proc
 
 
-def _last_line(log: Path) -> str:
+def _last_line(log: Path, secret: str | None = None) -> str:
+    """The log's last non-empty line, with `secret` masked (masked before cutting, so a cut
+    never leaves part of it behind)."""
     lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    return lines[-1].strip()[:200] if lines else "(no output)"
+    last = lines[-1].strip() if lines else "(no output)"
+    return (last.replace(secret, "***") if secret else last)[:200]
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], health: str, wait_s: float, log: Path) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], health: str, wait_s: float, log: Path,
+                secret: str | None = None) -> None:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ConfigError(f"judge server exited with code {proc.returncode} before ready: {_last_line(log)} (log: {log})")
+            why = _last_line(log, secret)
+            raise ConfigError(f"judge server exited with code {proc.returncode} before ready: {why} (log: {log})")
         try:
             if httpx.get(health, timeout=2).status_code == 200:
                 return

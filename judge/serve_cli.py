@@ -4,8 +4,10 @@ judge.ray_serve (the same server as a Ray actor that holds its GPUs)."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 
 from judge import ray_serve
+from judge.errors import ConfigError
 from judge.serve import serve_judge, stop_server
 
 
@@ -30,6 +32,9 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
                    help="vLLM's share of each GPU's memory (0-1)")
     p.add_argument("--api-key-env", default=None,
                    help="env variable holding the API key the server requires (never on the command line)")
+    p.add_argument("--allow-unauthenticated", action="store_true",
+                   help="serve on a non-loopback --host without an API key (anyone who reaches the "
+                        "port can use the judge)")
     p.add_argument("--ray", action="store_true",
                    help="start the server as a Ray actor holding its GPUs, so trials never get them")
     p.add_argument("--address", default=None, help="with --ray: the cluster (default: auto)")
@@ -41,13 +46,35 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
                         "this node, the one a 127.0.0.1 judge.url names)")
 
 
+def is_loopback(host: str) -> bool:
+    """True for a host only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def check_exposure(args: argparse.Namespace) -> str | None:
+    """The API key the server will require (None: none). Refuses, as one line, a server on a
+    non-loopback host with no key unless `--allow-unauthenticated` says that is intended."""
+    key = ray_serve.api_key(args.api_key_env)
+    if key is None and not is_loopback(args.host) and not args.allow_unauthenticated:
+        raise ConfigError(f"serve-judge: --host {args.host} without an API key would serve the judge to "
+                          f"anyone on the network; pass --api-key-env VAR (e.g. HPO_JUDGE_API_KEY), "
+                          f"or --allow-unauthenticated if that is intended")
+    return key
+
+
 def run_serve_judge(args: argparse.Namespace) -> int:
     """CLI action: start, report readiness on one line, then run until Ctrl-C."""
+    key = check_exposure(args)
     if args.ray:
         return ray_serve.run_blocking(args)
-    extra = ray_serve.vllm_args(args.tensor_parallel_size, args.gpu_memory_utilization, args.api_key_env)
+    extra = ray_serve.vllm_args(args.tensor_parallel_size, args.gpu_memory_utilization)
     proc = serve_judge(args.model, args.host, args.port, args.python, extra_args=extra, wait_s=args.wait,
-                       served_name=args.served_name, max_model_len=args.max_model_len)
+                       served_name=args.served_name, max_model_len=args.max_model_len, api_key=key)
     print(f"judge server ready: http://{args.host}:{args.port} model={args.served_name or args.model} pid={proc.pid}")
     try:
         return proc.wait()

@@ -45,8 +45,8 @@ def test_tensor_parallel_size_sets_the_judges_minimum_gpus() -> None:
     assert judge_gpus(_cfg()) == 0
 
 
-def test_vllm_flags_take_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vllm_flags_never_carry_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("K_TEST", raising=False)
     assert vllm_args(2, 0.85, "K_TEST") == ["--tensor-parallel-size", "2", "--gpu-memory-utilization", "0.85"]
     monkeypatch.setenv("K_TEST", "s3cret")
-    assert vllm_args(None, None, "K_TEST") == ["--api-key", "s3cret"]
+    assert vllm_args(None, None, "K_TEST") == []  # the key goes in the server's environment
