@@ -52,6 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from hpo.resume_policy import flatten
 
         overrides = {**flatten(read_yaml(experiment_file(args.experiment))), **overrides}
+        # compared as loaded (file paths resolved, like the stored ones), not as typed
+        loaded = flatten(cfg.model_dump(mode="json"))
+        overrides = {key: loaded.get(key, value) for key, value in overrides.items()}
     opts = RunOptions(run_name=args.run_name, resume=args.resume, dry_run=args.dry_run,
                       fail_if_worse_than_baseline=args.fail_if_worse_than_baseline,
                       overrides=overrides)
@@ -66,13 +69,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Open the MLflow UI on the default store, bound to 127.0.0.1 unless told otherwise."""
+    """Open the MLflow UI on the default store, bound to 127.0.0.1 unless told otherwise (another
+    host is served, with a warning: the UI has no login). The store URI, which may hold a
+    database password, goes in MLflow's own MLFLOW_BACKEND_STORE_URI, never on the server's
+    command line, where every local user reads it (`ps`)."""
     from hpo.secrets import redact_url
+    from judge.serve_cli import is_loopback
 
     uri = args.tracking_uri or f"sqlite:///{Path(args.run_root).resolve()}/mlflow.db"
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_BACKEND_STORE_URI": uri}
+    cmd = [sys.executable, "-m", "mlflow", "server",
            "--host", args.host, "--port", str(args.port), "--workers", "1"]
+    if not is_loopback(args.host):
+        print(f"hpo: warning: --host {args.host} serves the MLflow UI (no login) to anyone who can "
+              f"reach port {args.port}", file=sys.stderr, flush=True)
     # [i15 touch point] MLflow 3.17's UI opens in its GenAI view unless told `workflowType`.
     page = f"http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning"
     print(f"MLflow UI on {page} (store {redact_url(uri)}); Ctrl-C to stop", flush=True)
