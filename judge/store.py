@@ -5,7 +5,7 @@ resumes without paying for a judgment twice. The key hashes the judge identity a
 request; the order is part of the request (which answer is response1).
 
 A store belongs to one judge: the first PairwiseJudge to use it binds its identity (which
-names backend, model, decoding and weights), and a judge with another identity is refused
+names backend, model and decoding), and a judge with another identity is refused
 with one line, so a resumed run can never mix verdicts of two judges. Stores written before
 these columns existed open as they are: the missing columns are added (NULL for old rows)
 and the binding is made on first use; their old rows stay readable for audit.
@@ -41,6 +41,9 @@ _EXTRA = (("p1", "REAL"), ("p2", "REAL"), ("ptie", "REAL"), ("truncated", "TEXT"
 _CHUNK = 500  # keys per SELECT, well under sqlite's bound-variable limit
 COLUMNS = ("key", "identity", "instruction", "input", "response1", "response2",
            "verdict", "raw", "reason", "reference", "created", "p1", "p2", "ptie", "truncated")
+# Older vLLM judge identities ended in ":w=<the server's local weights path>"; a store bound
+# that way belongs to the same judge as the identity before the suffix (taken over in `bind`).
+_WEIGHTS_SUFFIX = ":w="
 
 
 class StoreIdentityError(StorageError):
@@ -58,6 +61,17 @@ def request_key(identity: str, request: JudgeRequest) -> str:
 
 def _sqlite_error(path: Path, exc: sqlite3.Error) -> StorageError:
     return StorageError(f"cannot write {path}: {exc}")
+
+
+def _rekey(db: sqlite3.Connection, old: str, new: str) -> None:
+    """Move every verdict of identity `old` to `new` (keys recomputed from the stored request
+    fields) and bind the store to `new`, inside the caller's transaction."""
+    rows = db.execute("SELECT key, instruction, input, response1, response2 FROM verdicts "
+                      "WHERE identity=?", (old,)).fetchall()
+    for key, *fields in rows:
+        db.execute("UPDATE OR REPLACE verdicts SET key=?, identity=? WHERE key=?",
+                   (request_key(new, JudgeRequest(*fields)), new, key))
+    db.execute("UPDATE meta SET value=? WHERE name='judge'", (new,))
 
 
 class VerdictStore:
@@ -105,6 +119,9 @@ class VerdictStore:
             row = db.execute("SELECT value FROM meta WHERE name='judge'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('judge', ?)", (identity,))
+                return
+            if identity.startswith("vllm:") and str(row[0]).startswith(identity + _WEIGHTS_SUFFIX):
+                _rekey(db, str(row[0]), identity)
                 return
         if row[0] != identity:
             raise StoreIdentityError(

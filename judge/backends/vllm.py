@@ -8,16 +8,24 @@ log-probabilities of "1", "2" and "Tie"'s first token (exact ids through vLLM's
 beam search (4 beams, 512 tokens; vLLM's beam search has no repetition penalty or early
 stopping, so it is PandaLM's decoding minus those two: see docs/judge.md).
 
-Error classes, so a whole HPO run survives a restarting or busy judge and no transient
-error is ever stored as a verdict: connection errors, timeouts, 5xx (503 included) and 429
-(honouring Retry-After) are retried with exponential backoff and jitter until `deadline_s`;
-a 400 for a prompt over the context is fitted (judge.fit: both responses cut equally) and
-sent again; other 4xx are INVALID. The API key is sent as a Bearer header and never kept in
-logs, `identity`, `repr` or exception messages.
+Error classes, so a whole HPO run survives a restarting, busy, broken or hostile judge and
+no transient error is ever stored as a verdict. Only a genuine answer becomes a Judgment: a
+completion in the expected JSON (INVALID when its text is not a verdict), or INVALID for a
+prompt the server refuses (400, 413, 422). A 400 for a prompt over the context is fitted
+(judge.fit: both responses cut equally) and sent again. 401, 403, 407 (a key or proxy
+credentials) and 404 (model or endpoint) stop the run with ConfigError. Everything else is
+transient and retried with exponential backoff and jitter (honouring Retry-After) until
+`deadline_s`, then JudgeUnavailableError: connection errors, timeouts, 1xx, 3xx, 5xx, any
+other 4xx (408, 409, 425, 429, a proxy's), and a 2xx whose body is not the expected JSON
+(an HTML page, impossible logprobs). Each attempt is bounded as a whole, not per read: its
+body is streamed and dropped past `_MAX_BODY_BYTES` or past the attempt's wall-clock limit
+(a server trickling bytes), or at once when another request of the batch failed. The API key
+is sent as a Bearer header and never kept in logs, `identity`, `repr` or exception messages.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -26,6 +34,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -66,6 +75,25 @@ class _Overflow(Exception):
 
 
 _OVERFLOW_HINTS = ("maximum context length", "context length", "too long", "max_model_len")
+_MAX_BODY_BYTES = 4 << 20  # a completion, even 4 beams of 512 tokens with logprobs, is a few KB
+_REFUSED = (400, 413, 422)  # the server refuses this prompt: the same request always fails
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """A whole HTTP answer, read within a size and a time limit (VLLMJudge._exchange)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
 VERDICT_WORDS = ("1", "2", "Tie")
 
 
@@ -96,6 +124,8 @@ class VLLMJudge:
         self._max_tokens = max_tokens_for(mode, max_new_tokens)
         tag = decoding_tag(mode, self._max_tokens, self.tie_band)
         self._tag = tag.replace("rep=1.2:early", "rep=none:vllm-beam") if mode == "faithful" else tag
+        # the served name and decoding, not the server's weights path (`root` in /v1/models): a
+        # server restarted from another folder, or a replica, resumes the same verdict store
         self.identity = f"vllm:{model}:{self._tag}"
         self._setup_lock = threading.Lock()
         self._targets: tuple[list[str], list[int]] | None = None  # verdict token texts, ids
@@ -126,20 +156,18 @@ class VLLMJudge:
     def _check_one(self, url: str) -> None:
         where = redact_url(url)
         try:
-            health = self._http().get(f"{url}/health")
-            models = self._http().get(f"{url}/v1/models")
-        except httpx.TransportError as exc:
-            raise JudgeUnavailableError(f"judge server {where} is unreachable ({type(exc).__name__})") from None
+            health = self._exchange("GET", f"{url}/health", self._timeout_s)
+            models = self._exchange("GET", f"{url}/v1/models", self._timeout_s)
+        except (httpx.TransportError, _Retry) as exc:
+            why = str(exc) if isinstance(exc, _Retry) else type(exc).__name__
+            raise JudgeUnavailableError(f"judge server {where} is unreachable ({why})") from None
         if health.status_code in (401, 403) or models.status_code in (401, 403):
             raise ConfigError(f"judge server {where} rejected the API key (HTTP 401/403)")
         if health.status_code != 200:
             raise JudgeUnavailableError(f"judge server {where} is not healthy (HTTP {health.status_code})")
-        served = [m.get("id") for m in _json(models).get("data", [])] if models.status_code == 200 else []
+        served = [m.get("id") for m in _cards(models)] if models.status_code == 200 else []
         if served and self.model not in served:
             raise ConfigError(f"judge server {where} does not serve model '{self.model}' (serves: {', '.join(map(str, served))})")
-        card: dict[str, Any] = next((m for m in _json(models).get("data", []) if m.get("id") == self.model), {})
-        if card.get("root"):  # which weights the name points at, so the store never mixes two
-            self.identity = f"vllm:{self.model}:{self._tag}:w={card['root']}"
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Judgment]:
         """One Judgment per request, in order. Raises JudgeUnavailableError past the deadline."""
@@ -195,8 +223,11 @@ class VLLMJudge:
         """POST a vLLM utility endpoint (tokenize, detokenize) on a live replica, moving on to
         the next when one is unreachable (all replicas serve the same model, so any answer
         will do); ValueError unless one answers 200 with JSON."""
-        def post(url: str) -> httpx.Response:
-            return self._http().post(f"{url}{path}", json={"model": self.model, **body}, timeout=self._timeout_s)
+        def post(url: str) -> _Reply:
+            try:
+                return self._exchange("POST", f"{url}{path}", self._timeout_s, {"model": self.model, **body})
+            except _Retry as exc:
+                raise ValueError(f"{path}: {exc}") from None
 
         try:
             resp = self._pool.first_answer(post, httpx.TransportError)
@@ -215,7 +246,7 @@ class VLLMJudge:
             remaining = self._deadline_s - (now - failing_since) if failing_since else self._timeout_s
             url = self._pool.pick()  # [issue 11] spread over replicas; a failed one is set aside
             try:  # no attempt may outlive the deadline (a hung server, a half-closed socket)
-                judgment = self._post(payload, max(0.5, min(self._timeout_s, remaining)), url)
+                judgment = self._post(payload, max(0.5, min(self._timeout_s, remaining)), url, abort)
                 self._pool.served(url)
                 return _with_cut(judgment, cut)
             except _Overflow as exc:
@@ -228,6 +259,8 @@ class VLLMJudge:
                 payload = {**payload, "prompt": prompt_of(fit_req), "max_tokens": min(self._max_tokens, room)}
                 cut = fit_cut or "12"
             except _Retry as exc:
+                if abort.is_set():  # another request failed: this one's attempt was cut short
+                    break
                 self._pool.failed(url)
                 if self._pool.live():  # another replica answers: move this request there now
                     continue
@@ -246,40 +279,78 @@ class VLLMJudge:
                 abort.wait(delay)
         raise JudgeUnavailableError("judge call aborted after another request failed")
 
-    def _post(self, payload: dict[str, Any], timeout_s: float, url: str) -> Judgment:
-        """One attempt: a Judgment, or _Retry, or ConfigError for a wrong key or model."""
+    def _post(self, payload: dict[str, Any], timeout_s: float, url: str,
+              abort: threading.Event | None = None) -> Judgment:
+        """One attempt: a Judgment from a genuine answer, or _Retry, _Overflow, or ConfigError
+        for a wrong key or model (see the module docstring)."""
         try:
-            resp = self._http().post(f"{url}/v1/completions", json=payload, timeout=timeout_s)
+            resp = self._exchange("POST", f"{url}/v1/completions", timeout_s, payload, abort)
         except (httpx.ConnectError, httpx.ConnectTimeout):
             raise _Retry("server unreachable", unreachable=True) from None
         except httpx.TransportError as exc:
             raise _Retry(type(exc).__name__) from None
-        if resp.status_code >= 500:
-            raise _Retry(f"HTTP {resp.status_code}")
-        if resp.status_code == 429:  # rate limited: the server is fine, wait as long as it asks
-            raise _Retry("HTTP 429", unreachable=True, after_s=_retry_after(resp))
-        if resp.status_code == 400 and any(h in resp.text.lower() for h in _OVERFLOW_HINTS):
-            raise _Overflow(resp.text[:200])
-        if resp.status_code in (401, 403):
-            raise ConfigError(f"judge server rejected the API key (HTTP {resp.status_code})")
-        if resp.status_code == 404:
-            raise ConfigError(f"judge server: model '{self.model}' or /v1/completions not found (HTTP 404)")
-        if resp.status_code >= 400:
-            return Judgment(Verdict.INVALID, raw=f"HTTP {resp.status_code}: {resp.text[:300]}")
+        refused = self._refusal(resp)
+        if refused is not None:
+            return refused
         try:
-            choice = _json(resp)["choices"][0]
+            choice = resp.json()["choices"][0]
             if self.mode == "logprobs":
                 return self._from_logprobs(choice["logprobs"])
             text = choice["text"]
-        except (KeyError, IndexError, TypeError, ValueError):
-            return Judgment(Verdict.INVALID, raw=f"malformed completion response: {resp.text[:300]}")
-        return parse_judgment(text if isinstance(text, str) else "")
+            if not isinstance(text, str):
+                raise TypeError("text")
+        except (KeyError, IndexError, TypeError, ValueError):  # not a judge's answer: a proxy, a broken server
+            raise _Retry(f"malformed completion response {resp.text[:60]!r}") from None
+        return parse_judgment(text)
+
+    def _refusal(self, resp: _Reply) -> Judgment | None:
+        """None for a 2xx; the INVALID of a refused prompt; else raises what the status means."""
+        status = resp.status_code
+        if 200 <= status < 300:
+            return None
+        if status == 429:  # rate limited: the server is fine, wait as long as it asks
+            raise _Retry("HTTP 429", unreachable=True, after_s=_retry_after(resp))
+        if status == 400 and any(h in resp.text.lower() for h in _OVERFLOW_HINTS):
+            raise _Overflow(resp.text[:200])
+        if status in (401, 403, 407):
+            who = "a proxy before the judge server" if status == 407 else "judge server"
+            raise ConfigError(f"{who} rejected the API key (HTTP {status})")
+        if status == 404:
+            raise ConfigError(f"judge server: model '{self.model}' or /v1/completions not found (HTTP 404)")
+        if status in _REFUSED:
+            return Judgment(Verdict.INVALID, raw=f"HTTP {status}: {resp.text[:300]}")
+        raise _Retry(f"HTTP {status}", after_s=_retry_after(resp))  # 1xx, 3xx, 5xx, 408, 409, 425, a proxy's 4xx
+
+    def _exchange(self, method: str, url: str, limit_s: float, body: dict[str, Any] | None = None,
+                  abort: threading.Event | None = None) -> _Reply:
+        """One HTTP exchange, read whole within `limit_s` of wall-clock time and _MAX_BODY_BYTES.
+
+        httpx's timeout bounds each read, not the call, so a server trickling a byte a second
+        keeps a plain request alive for ever: the body is streamed and the clock, the size and
+        `abort` are checked per chunk. Raises httpx.TransportError, or _Retry past a limit."""
+        end = time.monotonic() + limit_s
+        with self._http().stream(method, url, json=body, timeout=limit_s) as resp:
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > _MAX_BODY_BYTES:
+                raise _Retry(f"response of {declared} bytes, over the {_MAX_BODY_BYTES} allowed")
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > _MAX_BODY_BYTES:
+                    raise _Retry(f"response over the {_MAX_BODY_BYTES} bytes allowed")
+                if abort is not None and abort.is_set():
+                    raise _Retry("aborted: another request failed")
+                if time.monotonic() > end:
+                    raise _Retry(f"response not complete within {limit_s:.1f}s")
+                chunks.append(chunk)
+        return _Reply(resp.status_code, resp.headers, b"".join(chunks))
 
     def _from_logprobs(self, logprobs: dict[str, Any]) -> Judgment:
-        """Judgment from the first position's logprobs (see judge.parse.verdict_from_probs)."""
-        top = math.exp(float(logprobs["token_logprobs"][0]))
+        """Judgment from the first position's logprobs (see judge.parse.verdict_from_probs);
+        ValueError or TypeError for logprobs no model can produce."""
+        top = _prob(logprobs["token_logprobs"][0])
         table: dict[str, float] = logprobs["top_logprobs"][0] or {}
-        probs = tuple(math.exp(float(table[t])) if t in table else 0.0 for t in self._verdict_targets()[0])
+        probs = tuple(_prob(table[t]) if t in table else 0.0 for t in self._verdict_targets()[0])
         p1, p2, pt = probs
         raw = f"P(1)={p1:.6g} P(2)={p2:.6g} P(Tie)={pt:.6g} top={top:.6g} token={logprobs['tokens'][0]!r}"
         # the server reports the sampled token's logprob rounded like the others: same number, same token
@@ -312,7 +383,22 @@ def _with_cut(judgment: Judgment, cut: str) -> Judgment:
                                              judgment.reference, judgment.probs, cut)
 
 
-def _retry_after(resp: httpx.Response) -> float:
+def _prob(logprob: object) -> float:
+    """The probability of a reported logprob; ValueError for NaN or a logprob above 0 (rounding
+    aside), which no model produces and whose exp() overflows."""
+    value = float(logprob)  # type: ignore[arg-type]  # TypeError for a non-number: malformed
+    if math.isnan(value) or value > 1e-3:
+        raise ValueError(f"impossible logprob {value}")
+    return math.exp(min(0.0, value))
+
+
+def _cards(resp: _Reply) -> list[dict[str, Any]]:
+    """The model cards of a /v1/models answer; entries that are not objects are skipped."""
+    data = _json(resp).get("data")
+    return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+
+
+def _retry_after(resp: _Reply) -> float:
     """Seconds the server asked us to wait (Retry-After in seconds), 0 if absent, at most 60."""
     try:
         return min(60.0, max(0.0, float(resp.headers.get("retry-after", 0))))
@@ -320,7 +406,7 @@ def _retry_after(resp: httpx.Response) -> float:
         return 0.0
 
 
-def _json(resp: httpx.Response) -> dict[str, Any]:
+def _json(resp: _Reply) -> dict[str, Any]:
     try:
         data = resp.json()
     except ValueError:
