@@ -207,7 +207,7 @@ class VLLMJudge:
                     ids = [self._first_token(word) for word in VERDICT_WORDS]
                     texts = [str(self._call("/detokenize", {"tokens": [i]})["prompt"]) for i in ids]
                     self._targets = (texts, ids)
-                except (KeyError, IndexError, TypeError, ValueError, httpx.HTTPError):
+                except (KeyError, IndexError, TypeError, ValueError, httpx.HTTPError, _Retry):
                     self._targets = (list(VERDICT_WORDS), [])
             return self._targets
 
@@ -222,42 +222,47 @@ class VLLMJudge:
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a vLLM utility endpoint (tokenize, detokenize) on a live replica, moving on to
         the next when one is unreachable (all replicas serve the same model, so any answer
-        will do); ValueError unless one answers 200 with JSON."""
+        will do). ValueError for an answer that will not change (a server without the endpoint),
+        _Retry for one that may (unreachable, too big or slow, a transient status, not JSON)."""
         def post(url: str) -> _Reply:
-            try:
-                return self._exchange("POST", f"{url}{path}", self._timeout_s, {"model": self.model, **body})
-            except _Retry as exc:
-                raise ValueError(f"{path}: {exc}") from None
+            return self._exchange("POST", f"{url}{path}", self._timeout_s, {"model": self.model, **body})
 
         try:
             resp = self._pool.first_answer(post, httpx.TransportError)
         except httpx.TransportError as exc:
-            raise ValueError(f"{path}: no judge replica reachable ({type(exc).__name__})") from None
+            raise _Retry(f"{path}: no judge replica reachable ({type(exc).__name__})", unreachable=True) from None
         if resp.status_code != 200:
-            raise ValueError(f"{path}: HTTP {resp.status_code}")
-        return _json(resp)
+            if resp.status_code in (*_REFUSED, 401, 403, 404, 405, 407):
+                raise ValueError(f"{path}: HTTP {resp.status_code}")
+            raise _Retry(f"{path}: HTTP {resp.status_code}", after_s=_retry_after(resp))
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise _Retry(f"{path}: answer is not a JSON object")
+        return data
 
     def _judge_one(self, request: JudgeRequest, abort: threading.Event) -> Judgment:
         """Retries until the server has been failing for `deadline_s` (counted from this
         request's first failure, so a slow healthy answer never eats into it)."""
         payload, failing_since, failures, cut = self._payload(request), None, 0, ""
+        overflow: _Overflow | None = None
         while not abort.is_set():
             now = time.monotonic()
             remaining = self._deadline_s - (now - failing_since) if failing_since else self._timeout_s
             url = self._pool.pick()  # [issue 11] spread over replicas; a failed one is set aside
             try:  # no attempt may outlive the deadline (a hung server, a half-closed socket)
+                if overflow is not None:  # fitting asks the tokenizer, which may fail transiently too
+                    fitted = self._refit(request, payload, cut, overflow)
+                    if isinstance(fitted, Judgment):
+                        return fitted
+                    (payload, cut), overflow = fitted, None
                 judgment = self._post(payload, max(0.5, min(self._timeout_s, remaining)), url, abort)
                 self._pool.served(url)
                 return _with_cut(judgment, cut)
             except _Overflow as exc:
-                if cut or "prompt" not in payload:
-                    return Judgment(Verdict.INVALID, raw=f"prompt over the context after fitting: {exc}")
-                fitted = self._fit(request)
-                if fitted is None:
-                    return Judgment(Verdict.INVALID, raw=f"prompt over the context and cannot be fitted: {exc}")
-                (fit_req, fit_cut), room = fitted
-                payload = {**payload, "prompt": prompt_of(fit_req), "max_tokens": min(self._max_tokens, room)}
-                cut = fit_cut or "12"
+                overflow = exc
             except _Retry as exc:
                 if abort.is_set():  # another request failed: this one's attempt was cut short
                     break
@@ -278,6 +283,18 @@ class VLLMJudge:
                 log.warning("judge request failed (%s); retry %d in %.1fs", exc, failures, delay)
                 abort.wait(delay)
         raise JudgeUnavailableError("judge call aborted after another request failed")
+
+    def _refit(self, request: JudgeRequest, payload: dict[str, Any], cut: str,
+               overflow: _Overflow) -> Judgment | tuple[dict[str, Any], str]:
+        """The payload fitted to the context and the cut positions, or the INVALID of a prompt
+        that cannot fit; _Retry when the tokenizer fails transiently (nothing is stored then)."""
+        if cut or "prompt" not in payload:
+            return Judgment(Verdict.INVALID, raw=f"prompt over the context after fitting: {overflow}")
+        fitted = self._fit(request)
+        if fitted is None:
+            return Judgment(Verdict.INVALID, raw=f"prompt over the context and cannot be fitted: {overflow}")
+        (fit_req, fit_cut), room = fitted
+        return {**payload, "prompt": prompt_of(fit_req), "max_tokens": min(self._max_tokens, room)}, fit_cut or "12"
 
     def _post(self, payload: dict[str, Any], timeout_s: float, url: str,
               abort: threading.Event | None = None) -> Judgment:
