@@ -8,7 +8,7 @@ ends in JudgeUnavailableError, so nothing transient ever reaches the verdict sto
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -128,3 +128,17 @@ def test_a_tokenizer_blip_while_fitting_is_retried_not_stored(blip: httpx.Respon
     out = judge_with(handle, mode="verdict").judge([long])
     assert out[0].verdict == Verdict.RESPONSE1 and out[0].truncated
     assert len(sent) == 2 and len(sent[1]) < len(sent[0])
+
+
+def test_a_chunked_body_is_dropped_once_past_the_size_limit() -> None:
+    sent: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(50):  # 50 MB without a Content-Length; the client stops after 4
+            sent.append(1)
+            yield b" " * (1 << 20)
+
+    handler = lambda request: httpx.Response(200, content=chunks())  # noqa: E731
+    with pytest.raises(JudgeUnavailableError, match="bytes allowed"):
+        judge_with(handler, mode="verdict", max_retries=0).judge([REQ])
+    assert len(sent) <= 6
