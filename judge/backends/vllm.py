@@ -19,8 +19,9 @@ transient and retried with exponential backoff and jitter (honouring Retry-After
 other 4xx (408, 409, 425, 429, a proxy's), and a 2xx whose body is not the expected JSON
 (an HTML page, impossible logprobs). Each attempt is bounded as a whole, not per read: its
 body is streamed and dropped past `_MAX_BODY_BYTES` or past the attempt's wall-clock limit
-(a server trickling bytes), or at once when another request of the batch failed. The API key
-is sent as a Bearer header and never kept in logs, `identity`, `repr` or exception messages.
+(a server trickling bytes), or at its next chunk once another request of the batch failed
+(a silent server: at its read timeout). The API key is sent as a Bearer header and never
+kept in logs, `identity`, `repr` or exception messages.
 """
 
 from __future__ import annotations
