@@ -12,8 +12,10 @@ Format `hpo.answers/v1`, one JSON file per candidate at `<run_dir>/answers/<cand
       "answers": [{"id": "v0", "instruction": "...", "input": "...", "output": "..."}, ...]
     }
 
-Files are written atomically, so a file that exists is complete. The judge and tournament read
-only this format; they never look inside trials.
+Files are written atomically, so a file that exists is complete unless something else damaged
+it: `problem` says what is wrong with a file, a resume sets such a file aside and re-runs its
+training (`hpo.run.inputs.repair_answers`), and `read` refuses one with a one-line ConfigError.
+The judge and tournament read only this format; they never look inside trials.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.atomic import atomic_write_json
+from hpo.errors import ConfigError
 from hpo.types import Example, TrainingSpec
 
 FORMAT = "hpo.answers/v1"
@@ -67,11 +70,42 @@ class AnswerStore:
         return self.path(cid)
 
     def read(self, candidate_id: str) -> CandidateAnswers:
-        data = json.loads(self.path(candidate_id).read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT:
-            raise ValueError(f"{self.path(candidate_id)}: unsupported answers format {data.get('format')!r}")
-        return CandidateAnswers(data["candidate_id"], TrainingSpec.from_dict(data["spec"]), data["epoch"],
-                                [a["output"] for a in data["answers"]], data.get("metrics", {}))
+        """The candidate's answers; a damaged file is a one-line error saying how to fix it."""
+        try:
+            return self._parse(candidate_id)
+        except ValueError as exc:
+            raise ConfigError(f"{self.path(candidate_id)}: not a usable answers file ({exc}); resume the"
+                              f" run (hpo run --resume {self.dir.parent}) to regenerate it") from None
+
+    def problem(self, candidate_id: str, n_items: int) -> str | None:
+        """Why the stored file is not `n_items` answers in this format (None when it is)."""
+        try:
+            got = len(self._parse(candidate_id).answers)
+        except ValueError as exc:
+            return str(exc)
+        return None if got == n_items else f"{got} answers for {n_items} validation items"
+
+    def _parse(self, candidate_id: str) -> CandidateAnswers:
+        """Read and check one file; ValueError (a short reason) for anything malformed."""
+        try:
+            data = json.loads(self.path(candidate_id).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(exc.strerror or "unreadable") from None
+        except ValueError:  # truncated JSON, not UTF-8
+            raise ValueError("not complete JSON") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"format {found!r}, expected {FORMAT!r}")
+        try:
+            outputs = [a["output"] for a in data["answers"]]
+            spec = TrainingSpec.from_dict(data["spec"])
+            answers = CandidateAnswers(str(data["candidate_id"]), spec, int(data["epoch"]), outputs,
+                                       dict(data.get("metrics") or {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed {exc.__class__.__name__}: {str(exc)[:80]}") from None
+        if answers.candidate_id != candidate_id or not all(isinstance(o, str) for o in outputs):
+            raise ValueError("not this candidate's answers")
+        return answers
 
     def available(self) -> list[str]:
         """Candidate ids whose answers are complete on disk."""

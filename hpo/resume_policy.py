@@ -19,7 +19,7 @@ import yaml
 from hpo.atomic import atomic_write_text
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
-from hpo.rundir import RunDir
+from hpo.rundir import RunDir, flatten, value_digest
 from hpo.secrets import MASK, redact
 
 # Dotted config keys a resume may change: they steer how the run runs, not what it decides.
@@ -39,17 +39,6 @@ FLAG_OF = {"model.name": "--model", "judge.backend": "--judge", "judge.model": "
            "data.validation": "--validation", "tracking.uri": "--tracking-uri",
            "resources.address": "--address", "search.space": "--space", "train.seed": "--seed",
            "resources.gpus_per_trial": "--gpus-per-trial"}
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"judge": {"url": u}} -> {"judge.url": u}."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def flag_name(key: str) -> str:
@@ -89,9 +78,22 @@ def check_no_masked(cfg: ExperimentConfig) -> None:
                               f" with {flag_name(key)}")
 
 
+def check_unedited(rd: RunDir, stored: ExperimentConfig) -> None:
+    """config.yaml's result-changing keys still hold what the run started with (the digest in
+    state.json): an edit would silently re-plan the run and re-make its base model."""
+    digest = rd.state().get("config_digest")
+    if not isinstance(digest, dict):
+        return  # a run started before the digest was kept
+    for key, value in flatten(redact(stored.model_dump(mode="json"))).items():
+        if key in digest and key not in OPERATIONAL | LOCATING and digest[key] != value_digest(value):
+            raise ConfigError(f"--resume: {key} in {rd / 'config.yaml'} was changed since the run started;"
+                              " put its value back, or start a new run to change it")
+
+
 def resume_config(rd: RunDir, overrides: Mapping[str, Any]) -> ExperimentConfig:
     """The config a resume runs with: stored + allowed flags; refuses result-changing ones."""
     stored = rd.config()
+    check_unedited(rd, stored)
     merged = merge(stored, overrides)
     changes = changed_keys(stored, merged)
     check_allowed(changes)

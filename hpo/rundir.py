@@ -10,12 +10,23 @@
       verdicts.sqlite    every raw judgment (WAL)
       report.json        the decision and its evidence
       plots/             PNG figures
+      .lock              flock'ed by the one process that runs the folder; holds its pid
+
+One process runs a run folder at a time: `create` and `lock` take an exclusive `flock` on
+`.lock` for the process's lifetime. The OS drops it when the process dies (even by SIGKILL),
+so a crash never leaves a stale lock. state.json is then written by that process alone (its
+driver thread: trials never write it), which makes `update_state`'s read-modify-write safe.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
 import time
+import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +48,7 @@ def check_run_name(name: str | None) -> str | None:
 class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._unlock: weakref.finalize | None = None
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -53,12 +65,13 @@ class RunDir:
             path.mkdir(parents=True)
         except OSError as exc:
             raise storage_error(path, exc) from None
-        rd = cls(path)
+        rd = cls(path).lock()
         rd.inside(path / "config.yaml")
         # Secrets are redacted (hpo.secrets); a resume asks for them again (hpo.resume_policy).
         atomic_write_text(path / "config.yaml", yaml.safe_dump(redact(cfg.model_dump(mode="json")),
                                                                sort_keys=False))
-        rd.save_state({"status": "created", "created": time.time()})
+        rd.save_state({"status": "created", "created": time.time(),
+                       "config_digest": config_digest(cfg)})
         return rd
 
     @classmethod
@@ -66,6 +79,7 @@ class RunDir:
         """Find an existing run by path or by name under the run root."""
         for cand in (Path(target), Path(run_root) / target):
             if (cand / "config.yaml").is_file() and (cand / "state.json").is_file():
+                cls(cand).check_state()
                 return cls(cand)
         raise ConfigError(f"no run to resume at '{target}' (looked for config.yaml in it and under {run_root}/)")
 
@@ -73,6 +87,44 @@ class RunDir:
         from hpo.config import load_config
 
         return load_config(self.path / "config.yaml")
+
+    def lock(self) -> RunDir:
+        """Hold `<run>/.lock` exclusively until this process ends (or `unlock`); a folder
+        another live process holds is refused with one line naming that process."""
+        try:
+            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise storage_error(self.path / ".lock", exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(f"run folder {self.path} is in use by process {holder} (another hpo run);"
+                              " wait for it to end, or stop it, then resume") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._unlock = weakref.finalize(self, os.close, fd)  # also when this object goes away
+        return self
+
+    def unlock(self) -> None:
+        """Let go of the run folder (the OS does it anyway when the process ends)."""
+        if self._unlock is not None:
+            self._unlock()
+
+    def check_state(self) -> None:
+        """state.json must be a JSON object: checked before a resume writes anything."""
+        path = self.path / "state.json"
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            why = "" if isinstance(state, dict) else "not a JSON object"
+        except json.JSONDecodeError as exc:
+            why = exc.msg
+        except (OSError, UnicodeDecodeError) as exc:
+            why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc.strerror or "unreadable"
+        if why:
+            raise ConfigError(f"{path} is damaged ({why}); restore it from a backup, or start a new run"
+                              " (this one cannot be resumed without it)")
 
     def state(self) -> dict[str, Any]:
         path = self.path / "state.json"
@@ -92,3 +144,24 @@ class RunDir:
         if not resolved.is_relative_to(self.path.resolve()):
             raise ConfigError(f"refusing to write outside the run folder: {target}")
         return resolved
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"judge": {"url": u}} -> {"judge.url": u}."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_digest(cfg: ExperimentConfig) -> dict[str, str]:
+    """Per dotted key, a short hash of the stored (redacted) value: state.json keeps it from the
+    start, so a resume can tell which key of config.yaml was edited since (hpo.resume_policy)."""
+    return {k: value_digest(v) for k, v in flatten(redact(cfg.model_dump(mode="json"))).items()}
+
+
+def value_digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]

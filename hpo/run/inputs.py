@@ -6,7 +6,9 @@ A failure in either leaves nothing behind: a fresh run folder is removed again.
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -151,9 +153,40 @@ def resume_target(cfg: ExperimentConfig, opts: RunOptions) -> tuple[ExperimentCo
         return cfg, None
     from hpo.resume_policy import resume_config
 
-    rd = RunDir.open(opts.resume, cfg.run_root)
-    # result-changing flags are refused; operational ones are applied and recorded
-    return resume_config(rd, opts.overrides), rd
+    rd = RunDir.open(opts.resume, cfg.run_root)  # a damaged state.json is refused here
+    # result-changing flags and edits of config.yaml are refused; operational flags are applied
+    # and recorded
+    merged = resume_config(rd, opts.overrides)
+    return merged, rd if opts.dry_run else rd.lock()  # one process runs a folder at a time
+
+
+def repair_answers(run_dir: Path, store: AnswerStore, planned: list[str], n_items: int,
+                   say: Callable[[str], None]) -> list[str]:
+    """On resume: a damaged answers file (truncated, another format, the wrong number of answers)
+    is renamed `<id>.json.corrupt` and its training reset so that it answers again; returns the
+    candidates set aside. Each is said in one line."""
+    bad = [(cid, why) for cid in planned if store.exists(cid) and (why := store.problem(cid, n_items))]
+    for cid, why in bad:
+        path = store.path(cid)
+        os.replace(path, path.with_name(path.name + ".corrupt"))
+        training_id, epoch = cid.rsplit("-ep", 1)
+        reset_training(run_dir / "trials" / training_id, int(epoch))
+        say(f"{path} was damaged ({why}): set aside as {path.name}.corrupt; its training re-runs")
+    return [cid for cid, _ in bad]
+
+
+def reset_training(trial_dir: Path, epoch: int) -> None:
+    """Make a training produce `epoch` again: it continues from its stored state when that lies
+    before `epoch`, else (finished, or its state is past it) it starts over (training is seeded,
+    so it retraces the same steps)."""
+    from hpo.trial import deepspeed as ds_state
+    from hpo.trial import state
+
+    stored = max(state.stored_epoch(trial_dir), ds_state.committed(trial_dir)[0])
+    if (trial_dir / "done.json").exists() or stored >= epoch:
+        (trial_dir / "done.json").unlink(missing_ok=True)
+        state.clear_state(trial_dir)
+        ds_state.clear(trial_dir)
 
 
 def stage_inputs(cfg: ExperimentConfig, inputs: Inputs, opts: RunOptions,
@@ -176,4 +209,10 @@ def stage_inputs(cfg: ExperimentConfig, inputs: Inputs, opts: RunOptions,
             if not root_existed:
                 shutil.rmtree(cfg.run_root, ignore_errors=True)
         raise
-    return Workspace(rd, AnswerStore(rd.path), tracker, backend)
+    store = AnswerStore(rd.path)
+    if resumed is not None:
+        from hpo.train_plugin import planned_ids
+
+        repair_answers(rd.path, store, planned_ids(inputs.plan), len(inputs.val),
+                       lambda line: print(line, flush=True))
+    return Workspace(rd, store, tracker, backend)
