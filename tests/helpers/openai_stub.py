@@ -3,8 +3,11 @@
 Speaks `/health`, `/v1/models` and `/v1/completions` on 127.0.0.1 (a free port by default),
 served by uvicorn in a background thread. Scriptable: a default answer (text or a function
 of the prompt), a queue of one-shot faults for the next requests ("status" code, "hang" for
-seconds, "text" to return verbatim), going down for a while and coming back on the same
-port, an optional required API key. Every request is recorded with its headers.
+seconds, "text" to return verbatim, "html" a 200 HTML page, "json" an object returned verbatim,
+"big" a 200 JSON completion padded to that many MB, "trickle" a valid completion sent one byte
+per `value` seconds), extra entries (`model_entries`, any JSON values) listed before the model's
+card in `/v1/models`, going down for a while and coming back on the same port, an optional
+required API key. Every request is recorded with its headers.
 
 Optional vLLM extras: `logprobs` (a function of the prompt giving {token text: logprob}) fills
 `choices[0].logprobs` when a request asks for them; `max_model_len` switches on a one-char-per-
@@ -24,7 +27,13 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 
 
 def free_port() -> int:
@@ -49,6 +58,7 @@ class OpenAIStub:
         self.faults: deque[tuple[str, Any]] = deque()
         self.logprobs: Callable[[str], dict[str, float]] | None = None
         self.max_model_len: int | None = None
+        self.model_entries: list[Any] = []
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
@@ -76,7 +86,7 @@ class OpenAIStub:
         @app.get("/v1/models")
         async def models(request: Request) -> Response:
             card = {"id": self.model, "root": f"/models/{self.model}", "max_model_len": self.max_model_len}
-            return self._guard(request) or JSONResponse({"data": [card]})
+            return self._guard(request) or JSONResponse({"data": [*self.model_entries, card]})
 
         @app.post("/v1/completions")
         async def completions(request: Request) -> Response:
@@ -98,7 +108,7 @@ class OpenAIStub:
                 await asyncio.sleep(float(value))
             if kind == "text":
                 return PlainTextResponse(str(value))
-            return JSONResponse(self._completion(body))
+            return self._hostile(kind, value, body) or JSONResponse(self._completion(body))
 
         @app.post("/tokenize")
         async def tokenize(request: Request) -> Response:
@@ -114,6 +124,26 @@ class OpenAIStub:
             return JSONResponse({"prompt": "".join(chr(t) for t in (await request.json())["tokens"])})
 
         return app
+
+    def _hostile(self, kind: str, value: Any, body: dict[str, Any]) -> Response | None:
+        """The answers of a broken or hostile server (see the module docstring), else None."""
+        if kind == "html":
+            return HTMLResponse(f"<html><body>{value}</body></html>")
+        if kind == "json":
+            return JSONResponse(value)
+        if kind == "big":
+            pad = "x" * int(float(value) * 2**20)
+            return JSONResponse({**self._completion(body), "pad": pad})
+        if kind == "trickle":
+            payload = JSONResponse(self._completion(body)).body
+
+            async def drip() -> Any:
+                for byte in payload:
+                    yield bytes([byte])
+                    await asyncio.sleep(float(value))
+
+            return StreamingResponse(drip(), media_type="application/json")
+        return None
 
     def _too_long(self, prompt: str, max_tokens: int) -> str:
         if self.max_model_len is None or len(prompt) + max_tokens <= self.max_model_len:
