@@ -8,11 +8,10 @@ keep them off the judge's GPUs and fit exactly the number of trials `--dry-run` 
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,14 +55,27 @@ def gpu_cluster() -> Iterator[LocalCluster]:
         assert not left, f"cluster processes survived teardown: {left}"
 
 
-def _trial(config: dict[str, object]) -> None:
-    import ray
-    from ray import tune
+TUNE_SCRIPT = """\
+import json, os, sys, time
+sys.path.insert(0, {repo!r})
+import ray
+from ray import tune
+from hpo.cluster import trial_resources
+from hpo.experiment import load_experiment
 
+def trial(config):
     start = time.time()
     time.sleep(3)
-    tune.report({"gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()), "start": start, "end": time.time(),
-                 "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "")})
+    tune.report({{"gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()), "start": start,
+                 "end": time.time(), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", "")}})
+
+ray.init(address={address!r}, log_to_driver=False)
+free = ray.available_resources().get("GPU")
+tuner = tune.Tuner(tune.with_resources(trial, trial_resources(load_experiment({exp!r}))),
+                   param_space={{"i": tune.grid_search(list(range({n})))}},
+                   run_config=tune.RunConfig(storage_path={storage!r}, verbose=0))
+print(json.dumps({{"free_gpus": free, "results": [r.metrics for r in tuner.fit()]}}))
+"""
 
 
 def _max_overlap(spans: list[tuple[float, float]]) -> int:
@@ -75,8 +87,7 @@ def _max_overlap(spans: list[tuple[float, float]]) -> int:
     return best
 
 
-def test_trials_never_get_the_judges_gpus(gpu_cluster: LocalCluster, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trials_never_get_the_judges_gpus(gpu_cluster: LocalCluster, tmp_path: Path) -> None:
     c, port = gpu_cluster, free_port()
     record = tmp_path / "judge_gpus.txt"
     fake = tmp_path / "fake-vllm"
@@ -103,24 +114,16 @@ def test_trials_never_get_the_judges_gpus(gpu_cluster: LocalCluster, tmp_path: P
     printed = re.search(r"gpus=(\S+)", served.stdout)
     assert len(held) == judge_gpus and printed and set(printed.group(1).split(",")) == held
 
-    for key, value in c.env.items():
-        if key.startswith("RAY_"):
-            monkeypatch.setenv(key, value)
-    import ray
-    from ray import tune
-
-    from hpo.cluster import trial_resources
-    from hpo.experiment import load_experiment as load_config
-
-    ray.init(address=c.address, log_to_driver=False)
-    try:
-        assert ray.available_resources().get("GPU") == 8 - judge_gpus
-        tuner = tune.Tuner(tune.with_resources(_trial, trial_resources(load_config(exp))),
-                           param_space={"i": tune.grid_search(list(range(2 * slots)))},
-                           run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0))
-        results = [r.metrics for r in tuner.fit()]
-    finally:
-        ray.shutdown()
+    # Tune runs in its own process with the cluster's environment: Ray reads its auth settings
+    # when it is first imported, which in this test process may have happened long before
+    script = TUNE_SCRIPT.format(repo=str(REPO), address=c.address, exp=exp, n=2 * slots,
+                                storage=str(tmp_path / "ray"))
+    tuned = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=c.env,
+                           cwd=REPO, timeout=600)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    out = json.loads(tuned.stdout.strip().splitlines()[-1])
+    assert out["free_gpus"] == 8 - judge_gpus
+    results = out["results"]
     assert len(results) == 2 * slots
     for r in results:
         ids = set(str(r["gpu_ids"]).split(","))
