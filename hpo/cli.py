@@ -52,7 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from hpo.resume_policy import flatten
 
         overrides = {**flatten(read_yaml(experiment_file(args.experiment))), **overrides}
-        # compared as loaded (file paths resolved, like the stored ones), not as typed
+    if args.resume:  # compared as loaded (file paths resolved, like the stored ones), not as typed
+        from hpo.resume_policy import flatten
+
         loaded = flatten(cfg.model_dump(mode="json"))
         overrides = {key: loaded.get(key, value) for key, value in overrides.items()}
     opts = RunOptions(run_name=args.run_name, resume=args.resume, dry_run=args.dry_run,
@@ -160,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     except HpoError as exc:  # [i15 touch point] messages are redacted (hpo.secrets)
         print(f"hpo: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("hpo: interrupted; continue with: hpo run --resume <run folder>", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # RunInterrupted says which folder to resume
+        print(f"hpo: {exc or 'interrupted (no run folder was written yet)'}", file=sys.stderr)
         return 130
     except Exception:  # a bug: show the traceback (redacted)
         import traceback

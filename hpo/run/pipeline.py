@@ -9,13 +9,14 @@ judges a match as soon as both candidates' answers exist.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hpo.config import ExperimentConfig
-from hpo.errors import JudgeUnavailableError
+from hpo.errors import JudgeUnavailableError, RunInterrupted
 from hpo.progress import Progress
 from hpo.run.decide import build_report, exit_code
 from hpo.run.inputs import Inputs, RunOptions, Workspace, plan_run, resume_target, stage_inputs
@@ -37,8 +38,14 @@ def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
         print(dry_run_summary(cfg, inputs))
         return 0
     ws = stage_inputs(cfg, inputs, opts, resumed)  # 2. run folder, data, base model, judge
-    with parent_status(ws.tracker, ws.rd, cfg):  # RUNNING (again on resume); FAILED/KILLED on a stop
-        return run_stages(cfg, opts, inputs, ws)
+    # Ctrl-C must reach us as KeyboardInterrupt, not be taken by Ray Tune, which would stop the
+    # trials, print its own Tuner.restore hint and return as if every training had failed.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        with parent_status(ws.tracker, ws.rd, cfg):  # RUNNING (again on resume); FAILED/KILLED on a stop
+            return run_stages(cfg, opts, inputs, ws)
+    except KeyboardInterrupt:  # the run stays resumable: say how, not that it failed
+        raise RunInterrupted(ws.rd.path) from None
 
 
 def run_stages(cfg: ExperimentConfig, opts: RunOptions, inputs: Inputs, ws: Workspace) -> int:
