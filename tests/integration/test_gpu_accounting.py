@@ -116,7 +116,7 @@ def test_trials_never_get_the_judges_gpus(gpu_cluster: LocalCluster, tmp_path: P
 
     # Tune runs in its own process with the cluster's environment: Ray reads its auth settings
     # when it is first imported, which in this test process may have happened long before
-    script = TUNE_SCRIPT.format(repo=str(REPO), address=c.address, exp=exp, n=2 * slots,
+    script = TUNE_SCRIPT.format(repo=str(REPO), address=c.address, exp=str(exp), n=2 * slots,
                                 storage=str(tmp_path / "ray"))
     tuned = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=c.env,
                            cwd=REPO, timeout=600)
