@@ -59,10 +59,13 @@ class DiskPlan:
     weights_gb: float
     state_gb: float
     concurrent: int
+    checkpoint_files_gb: float = 0.0  # tokenizer and config saved beside each kept checkpoint
+    run_files_gb: float = 0.0  # MLflow store, answers, staged data, logs, Ray's experiment state
 
     @property
     def peak_gb(self) -> float:
-        return self.kept_checkpoints * self.weights_gb + 2 * self.state_gb * self.concurrent
+        return (self.kept_checkpoints * (self.weights_gb + self.checkpoint_files_gb)
+                + 2 * self.state_gb * self.concurrent + self.run_files_gb)
 
 
 def model_shape(cfg: ExperimentConfig) -> Shape:
@@ -141,14 +144,39 @@ def estimate(cfg: ExperimentConfig) -> TrialNeeds:
     return TrialNeeds(gpus, mem.total / GB, state_disk / GB, weights / GB, mem)
 
 
-def disk_plan(cfg: ExperimentConfig, plan: Plan | None) -> DiskPlan:
+def disk_plan(cfg: ExperimentConfig, plan: Plan | None, n_validation: int | None = None) -> DiskPlan:
     """The plan's peak disk; without a plan, the paper's 80 candidates (16 trainings x 5)."""
     need = estimate(cfg)
     n, per = (len(plan.candidates), max(map(len, plan.checkpoints().values()))) if plan else (80, 5)
     baseline = bool(plan and plan.baseline)
     kept = kept_weights_bound(n, per, cfg.search.max_concurrent, cfg.tournament.blocks, block_order(cfg),
                               cfg.train.keep_weights, baseline)
-    return DiskPlan(kept, need.weights_disk_gb, need.state_disk_gb, cfg.search.max_concurrent)
+    return DiskPlan(kept, need.weights_disk_gb, need.state_disk_gb, cfg.search.max_concurrent,
+                    _checkpoint_files(cfg) / GB, _run_files(cfg, n + baseline, n_validation or 170) / GB)
+
+
+# Allowances where the files cannot be measured from here (documented in docs/trial.md "Disk")
+TOKENIZER_ALLOWANCE = 20e6  # a hub model's tokenizer and config not in the local cache (BLOOM's: 15 MB)
+RUN_FILES_BASE = 16e6  # MLflow store and artifacts, plots, logs, Ray's experiment state
+ANSWER_BYTES = 2048  # one stored answer with its prompt and metrics, per candidate and item
+
+
+def _checkpoint_files(cfg: ExperimentConfig) -> float:
+    """Bytes saved beside the weights of a kept checkpoint: measured from the local model folder
+    (its files other than weights), else an allowance."""
+    local = _local_config(cfg.model.name)
+    if local is None:
+        return TOKENIZER_ALLOWANCE if cfg.model.name != "tiny" else 1e6
+    return float(sum(f.stat().st_size for f in local.iterdir()
+                     if f.is_file() and f.suffix not in (".safetensors", ".bin")))
+
+
+def _run_files(cfg: ExperimentConfig, candidates: int, n_validation: int) -> float:
+    """Bytes of the run's own files: a fixed allowance, the answers, and the staged data (the
+    size of the training file when it is a local file, twice: the copy and its encoding)."""
+    data = Path(cfg.data.train)
+    staged = 2 * data.stat().st_size if data.is_file() else 0
+    return RUN_FILES_BASE + candidates * n_validation * ANSWER_BYTES + staged
 
 
 def memory_lines(cfg: ExperimentConfig) -> list[str]:
@@ -172,13 +200,14 @@ def memory_lines(cfg: ExperimentConfig) -> list[str]:
     return lines
 
 
-def disk_lines(cfg: ExperimentConfig, plan: Plan | None) -> list[str]:
+def disk_lines(cfg: ExperimentConfig, plan: Plan | None, n_validation: int | None = None) -> list[str]:
     """Peak disk of the plan, with its formula filled in."""
-    d = disk_plan(cfg, plan)
+    d = disk_plan(cfg, plan, n_validation)
     return [f"peak disk        ~{size(d.peak_gb)} = {d.kept_checkpoints} kept checkpoints x "
-            f"{size(d.weights_gb)} weights (keep_weights: {cfg.train.keep_weights}, blocks in "
-            f"{block_order(cfg)} order) + 2 x {size(d.state_gb)} resumable state x {d.concurrent} "
-            "trials in flight (old epoch kept until the new one commits)"]
+            f"({size(d.weights_gb)} weights + {size(d.checkpoint_files_gb)} tokenizer/config) "
+            f"(keep_weights: {cfg.train.keep_weights}, blocks in {block_order(cfg)} order) + 2 x "
+            f"{size(d.state_gb)} resumable state x {d.concurrent} trials in flight (old epoch kept "
+            f"until the new one commits) + {size(d.run_files_gb)} run files (MLflow, answers, data, logs)"]
 
 
 def size(gb: float) -> str:
@@ -204,7 +233,7 @@ def describe(cfg: ExperimentConfig, n_validation: int | None, plan: Plan | None 
                                              else "") + f"; gradient checkpointing {'on' if t.gradient_checkpointing else 'off'}",
         f"lengths          max_length {t.max_length}, answers up to {t.max_new_tokens} new tokens",
         *memory_lines(cfg),
-        *disk_lines(cfg, plan),
+        *disk_lines(cfg, plan, n_validation),
     ]
     return "\n".join(lines + [f"needs            {n}" for n in needs(cfg, n_validation)])
 
