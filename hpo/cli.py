@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides[key] = value
     overrides.update(dict(parse_override(s) for s in args.set))
     cfg = load_experiment(args.experiment, overrides)
-    # [i15 touch point] --resume applies operational flags and refuses result-changing ones
+    # --resume applies operational flags and refuses result-changing ones
     # (hpo.resume_policy); an --experiment file given with --resume counts as flags.
     if args.resume and args.experiment:
         from hpo.config import read_yaml
@@ -85,7 +85,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"hpo: warning: --host {args.host} serves the MLflow UI (no login) to anyone who can "
               f"reach port {args.port}", file=sys.stderr, flush=True)
-    # [i15 touch point] MLflow 3.17's UI opens in its GenAI view unless told `workflowType`.
+    # MLflow 3.17's UI opens in its GenAI view unless told `workflowType`.
     page = f"http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning"
     print(f"MLflow UI on {page} (store {redact_url(uri)}); Ctrl-C to stop", flush=True)
     os.execvpe(cmd[0], cmd, env)
@@ -93,7 +93,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """[i15 touch point] Flag errors as one line and exit 2, like every other bad input."""
+    """Flag errors as one line and exit 2, like every other bad input."""
 
     def error(self, message: str) -> NoReturn:
         from hpo.secrets import redact_text
@@ -153,13 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     from hpo.secrets import redact_text
 
     args = build_parser().parse_args(argv)
-    if args.command == "run" and threading.current_thread() is threading.main_thread():  # [i15]
+    if args.command == "run" and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     quiet_libraries()
     try:
         handler = COMMANDS.get(args.command) or args.func
         return int(handler(args))
-    except HpoError as exc:  # [i15 touch point] messages are redacted (hpo.secrets)
+    except HpoError as exc:  # messages are redacted (hpo.secrets)
         print(f"hpo: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # RunInterrupted says which folder to resume

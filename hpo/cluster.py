@@ -1,4 +1,4 @@
-"""Checks for running on a Ray cluster, made before anything is written (issue 11).
+"""Checks for running on a Ray cluster, made before anything is written.
 
 `hpo run --address HOST:PORT` joins a cluster from one of its nodes. A `ray://` (Ray Client)
 address is refused: under Ray Client, Ray Tune's driver loop runs on the cluster, so the

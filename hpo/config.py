@@ -116,14 +116,14 @@ class ResourcesConfig(_Strict):
     use_gpu: bool = False  # one GPU per worker (and Ray sets CUDA_VISIBLE_DEVICES)
     address: str | None = None  # join an existing Ray cluster
     max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
-    gpus_per_node: int | None = Field(None, ge=0)  # [issue 11] for the --dry-run GPU split
+    gpus_per_node: int | None = Field(None, ge=0)  # for the --dry-run GPU split
     gpu_memory_gb: float = Field(80, gt=0, description=(
         "memory of one GPU in GB; `--dry-run` checks each trial rank's modelled peak against it "
         "less a 10% headroom and says DOES NOT FIT when it exceeds that"))
 
 
 class RunStorageConfig(_Strict):
-    """Where a run's trials live on a cluster (issue 11, docs/cluster.md).
+    """Where a run's trials live on a cluster (docs/cluster.md).
 
     `transport`: how trials get their inputs and return their outputs. "disk" reads and writes
     the run folder (one node, or a shared filesystem at the same path); "ray" sends data, base
@@ -139,7 +139,7 @@ class RunStorageConfig(_Strict):
 
 class JudgeServeConfig(_Strict):
     """The judge server as a Ray actor holding its own GPUs (`hpo serve-judge --ray`), so the
-    plan counts them and Ray never gives them to a trial (issue 11, docs/cluster.md)."""
+    plan counts them and Ray never gives them to a trial (docs/cluster.md)."""
 
     gpus: float = Field(1, ge=0)
     tensor_parallel_size: int | None = Field(None, gt=0)
@@ -169,7 +169,7 @@ class JudgeConfig(_Strict):
         "hf backend: where the judge runs; auto = cuda when CUDA is available, else cpu"))
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description=(
         "hf backend: weights' dtype; auto = bfloat16 on CUDA, float32 on CPU"))
-    serve: JudgeServeConfig | None = None  # [issue 11] the judge's GPUs inside Ray's accounting
+    serve: JudgeServeConfig | None = None  # the judge's GPUs inside Ray's accounting
 
 
 class TournamentConfig(_Strict):
@@ -203,7 +203,7 @@ class ExperimentConfig(_Strict):
     judge: JudgeConfig = JudgeConfig()
     tournament: TournamentConfig = TournamentConfig()
     tracking: TrackingConfig = TrackingConfig()
-    run: RunStorageConfig = RunStorageConfig()  # [issue 11] cluster storage and trial transport
+    run: RunStorageConfig = RunStorageConfig()  # cluster storage and trial transport
 
     @field_validator("name")
     @classmethod

@@ -35,7 +35,7 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
         out.append(f"true exact-match accuracy {truth['winner_exact_match']:.3f}, true rank "
                    f"{truth['winner_true_rank']} of {truth['n_ranked']}, regret {truth['regret']:.3f}"
                    f" (best: {truth['best_candidate']} at {truth['best_exact_match']:.3f})")
-    out += confidence_lines(report.get("winner_confidence_set"))  # issue 14
+    out += confidence_lines(report.get("winner_confidence_set"))
     if base:
         out += ["", "== Winner vs Alpaca-default baseline (Table 5 style) ==",
                 table(["winner", "baseline", "win", "lose", "tie", "invalid"],

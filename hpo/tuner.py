@@ -95,7 +95,7 @@ class _Relay(tune.Callback):  # type: ignore[misc]
 
 
 class _StopAfterCheckpoint(tune.stopper.Stopper):  # type: ignore[misc]
-    """[i15 touch point] Ends each trial at its next result (its checkpoint is stored by then)
+    """Ends each trial at its next result (its checkpoint is stored by then)
     once `stop()` is true. Pickled into Ray's snapshot as an inert stopper (like _Relay)."""
 
     def __init__(self, stop: Callable[[], bool] | None = None) -> None:

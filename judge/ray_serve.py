@@ -1,4 +1,4 @@
-"""The judge server inside a Ray cluster's accounting (issue 11): `hpo serve-judge --ray`.
+"""The judge server inside a Ray cluster's accounting: `hpo serve-judge --ray`.
 
 A vLLM server started by hand takes GPUs that Ray does not know about, so Ray may schedule a
 trial onto the judge's card. Here the server runs inside a Ray actor that holds `num_gpus`

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--served-name", default=None, help="model name clients use (default: MODEL)")
     p.add_argument("--max-model-len", type=int, default=None)
     p.add_argument("--wait", type=float, default=300, help="seconds to wait for /health")
-    add_cluster_flags(p)  # [issue 11]
+    add_cluster_flags(p)
     p.set_defaults(func=run_serve_judge)
 
 

@@ -29,7 +29,7 @@ class RunOptions:
     resume: str | None = None
     fail_if_worse_than_baseline: bool = False
     dry_run: bool = False
-    # [i15 touch point] the dotted config keys the user gave as flags (for --resume's policy)
+    # the dotted config keys the user gave as flags (for --resume's policy)
     overrides: dict[str, Any] = field(default_factory=dict)
 
 

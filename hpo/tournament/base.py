@@ -70,7 +70,7 @@ class Strategy(Protocol):
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult: ...
 
-    # issue 14: each strategy declares its own worst case, for `--dry-run` and the benchmark.
+    # each strategy declares its own worst case, for `--dry-run` and the benchmark.
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """Most single-order judge calls a run can spend (no early decision, no store hits)."""
         ...

@@ -69,7 +69,7 @@ def sequential(
                          chunk=chunk, stage=stage)
         records.append(rec)
         best = rec.winner
-        if on_eliminated is not None:  # [i10 touch point]
+        if on_eliminated is not None:
             on_eliminated(challenger if rec.winner == rec.a else rec.a)
     return best, records
 

@@ -67,7 +67,7 @@ class HalvingStrategy:
         self.early_decision, self.chunk, self.budget = early_decision, chunk, budget
         self.first_items, self.league_share = first_items, league_share
 
-    def max_calls(self, n_candidates: int, n_items: int) -> int:  # issue 14
+    def max_calls(self, n_candidates: int, n_items: int) -> int:
         """The budget: every match is cut or skipped to fit it."""
         return call_budget(self.budget, n_candidates, n_items)
 

@@ -54,7 +54,7 @@ class RacingStrategy:
         self.first_items, self.contenders, self.screen_share = first_items, contenders, screen_share
         self.width, self.batch = width, batch
 
-    def max_calls(self, n_candidates: int, n_items: int) -> int:  # issue 14
+    def max_calls(self, n_candidates: int, n_items: int) -> int:
         """The budget: every match is cut or skipped to fit it."""
         return call_budget(self.budget, n_candidates, n_items)
 

@@ -17,7 +17,7 @@ STRATEGIES = Registry(
         "playoff": "hpo.tournament.playoff:PlayoffStrategy",
         "halving": "hpo.tournament.halving:HalvingStrategy",
         "racing": "hpo.tournament.racing:RacingStrategy",
-        # outside baselines (issue 14): dueling-bandit algorithms on the same judge budget
+        # outside baselines: dueling-bandit algorithms on the same judge budget
         "rucb": "hpo.tournament.rucb:RUCBStrategy",
         "dts": "hpo.tournament.dts:DTSStrategy",
         "beat_the_mean": "hpo.tournament.beat_the_mean:BeatTheMeanStrategy",

@@ -1,4 +1,4 @@
-"""Trials that need nothing from the driver's disk (issue 11, docs/cluster.md).
+"""Trials that need nothing from the driver's disk (docs/cluster.md).
 
 With `run.transport: ray` (the default when `resources.address` joins a cluster) a trial may run
 on a node that cannot see the run folder. Then:

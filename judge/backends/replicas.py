@@ -1,4 +1,4 @@
-"""Several replicas of one judge server behind one client (issue 11).
+"""Several replicas of one judge server behind one client.
 
 `judge.url` may list several servers that serve the same model (vLLM, JudgeLM). The pool
 spreads requests round-robin over the replicas that answer. A replica whose attempt fails at the

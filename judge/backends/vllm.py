@@ -152,7 +152,7 @@ class VLLMJudge:
 
     def check_reachable(self) -> None:
         """Fail fast at startup: a server (one replica at least) must answer and serve `model`."""
-        self._pool.check_any(self._check_one, JudgeUnavailableError)  # [issue 11]
+        self._pool.check_any(self._check_one, JudgeUnavailableError)
 
     def _check_one(self, url: str) -> None:
         where = redact_url(url)
@@ -252,7 +252,7 @@ class VLLMJudge:
         while not abort.is_set():
             now = time.monotonic()
             remaining = self._deadline_s - (now - failing_since) if failing_since else self._timeout_s
-            url = self._pool.pick()  # [issue 11] spread over replicas; a failed one is set aside
+            url = self._pool.pick()  # spread over replicas; a failed one is set aside
             try:  # no attempt may outlive the deadline (a hung server, a half-closed socket)
                 if overflow is not None:  # fitting asks the tokenizer, which may fail transiently too
                     fitted = self._refit(request, payload, cut, overflow)

@@ -4,7 +4,7 @@
   2 epochs). Starts from `--model` (a local folder or a cached hub id). It runs in one
   process today. The multi-GPU seam is `judge.training.trainer.train(model, tokenizer, pairs,
   settings, out_dir)`: it is the per-worker body that the N-worker trial machinery (Ray Train
-  TorchTrainer + DeepSpeed ZeRO-2, issue 10) is to call with a DeepSpeed-wrapped model; that
+  TorchTrainer + DeepSpeed ZeRO-2) is to call with a DeepSpeed-wrapped model; that
   wiring is not done here (see docs/judge.md).
 - `tiny`: a 0.86M-parameter LLaMA trained from scratch on one CPU thread (AdamW 1e-3, cosine,
   warmup 0.03), with the byte-level template tokenizer. What the CPU default judge is.
