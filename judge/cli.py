@@ -10,17 +10,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from judge.errors import ConfigError, UserError
-from judge.evaluate import EvalResult, evaluate_judge, evaluate_verdicts, load_testset
-from judge.pairwise import PairwiseJudge
 from judge.policy import POLICIES
 from judge.registry import BACKENDS
-from judge.store import VerdictStore
 from judge.training import cli as training_cli
-from judge.training.data import TrainingDataError, load_pairs
-from judge.training.heldout import evaluate_pairs
+
+if TYPE_CHECKING:  # scoring needs sklearn: imported by the commands that score, not at start-up
+    from judge.evaluate import EvalResult
 
 
 def register(subparsers: Any, synthetic: Any = None) -> None:
@@ -67,6 +65,10 @@ def _existing(path: Path, what: str) -> Path:
 
 
 def _evaluate_backend(args: argparse.Namespace, testset: list[dict[str, Any]]) -> EvalResult:
+    from judge.evaluate import evaluate_judge
+    from judge.pairwise import PairwiseJudge
+    from judge.store import VerdictStore
+
     given = (("model", args.model), ("url", args.url), ("mode", args.mode), ("tie_band", args.tie_band))
     kwargs = {k: v for k, v in given if v is not None}
     factory = BACKENDS.load(args.backend)
@@ -88,6 +90,8 @@ def _evaluate_backend(args: argparse.Namespace, testset: list[dict[str, Any]]) -
 
 def run_eval(args: argparse.Namespace) -> int:
     """Print the metrics table; raise ConfigError for bad paths or flags."""
+    from judge.evaluate import evaluate_verdicts, load_testset
+
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     if args.pairs is not None:
@@ -107,6 +111,11 @@ def run_eval(args: argparse.Namespace) -> int:
 def _eval_pairs(args: argparse.Namespace) -> int:
     """`--pairs`: a judge backend on labelled pairs, both orders (the held-out split of a
     trained judge); released verdict files do not apply."""
+    from judge.pairwise import PairwiseJudge
+    from judge.store import VerdictStore
+    from judge.training.data import TrainingDataError, load_pairs
+    from judge.training.heldout import evaluate_pairs
+
     if args.backend is None:
         raise ConfigError("--pairs needs --backend (and --model)")
     try:

@@ -26,15 +26,15 @@ import shutil
 import socket
 import sys
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from hpo.atomic import atomic_write_json
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError, MissingDependencyError
 from hpo.trial.limits import MAX_GRAD_NORM
-from hpo.trial.optim import state_bytes, token_loss_sum
+
+if TYPE_CHECKING:  # torch is the trial's, not the planner's: `hpo run --dry-run` starts without it
+    import torch
 
 DS_DIR = "ds_state"
 
@@ -141,6 +141,8 @@ class DeepSpeedStepper:
         straddle an epoch's short last group. The loss is already divided by the step's token
         count, so it is not divided again by the accumulation steps (`scale_wrt_gas=False`);
         ZeRO averages the gradient over ranks, which `x world` undoes."""
+        from hpo.trial.optim import token_loss_sum
+
         total = 0.0
         for k, batch in enumerate(micro):
             self.engine.set_gradient_accumulation_boundary(k == len(micro) - 1)
@@ -155,6 +157,8 @@ class DeepSpeedStepper:
 
     def optimizer_state_bytes(self) -> int:
         """This rank's optimizer state: its partition of the moments plus its fp32 partition."""
+        from hpo.trial.optim import state_bytes
+
         zero = self.engine.optimizer
         masters = getattr(zero, "single_partition_of_fp32_groups", [])
         return state_bytes(zero.optimizer) + sum(t.numel() * t.element_size() for t in masters)

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from judge.training.data import Pair, drop_references, load_pairs, save_pairs, swap_augment
-from judge.training.recipes import RECIPES, get_recipe, load_start
-from judge.training.trainer import train
+
+# The recipes' names, known without importing torch (judge.training.recipes builds models); a
+# unit test keeps them equal to `judge.training.recipes.RECIPES`.
+RECIPE_NAMES = ("pandalm", "tiny")
 
 # (n_train, n_heldout, seed) -> (train pairs, held-out pairs, tokenizer pieces, description)
 SyntheticSource = Callable[[int, int, int], tuple[list[Pair], list[Pair], list[str], dict[str, Any]]]
@@ -33,7 +35,7 @@ def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
     src.add_argument("--data", help="PandaLM-format pairs: .json, .jsonl or hf:<dataset>[:split]")
     src.add_argument("--synthetic", action="store_true", help="pairs from the synthetic task suite")
     tr.add_argument("--out", type=Path, required=True, help="output folder (HF model + tokenizer)")
-    tr.add_argument("--recipe", choices=sorted(RECIPES), help="default: tiny with --synthetic, else pandalm")
+    tr.add_argument("--recipe", choices=RECIPE_NAMES, help="default: tiny with --synthetic, else pandalm")
     tr.add_argument("--model", help="base model to fine-tune (pandalm recipe): folder or hub id")
     tr.add_argument("--heldout", help="held-out pairs (with --data); default: a split of --data")
     tr.add_argument("--heldout-fraction", type=float, default=0.1)
@@ -93,6 +95,9 @@ def _progress(log: Path | None) -> Callable[[dict[str, Any]], None]:
 
 def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> int:
     """Build pairs, train, save, then score the saved judge on the held-out split."""
+    from judge.training.recipes import get_recipe, load_start
+    from judge.training.trainer import train
+
     recipe = get_recipe(args.recipe or ("tiny" if args.synthetic else "pandalm"))
     settings = _settings(args, recipe.settings)
     if not 0 <= args.reference_drop <= 1:
