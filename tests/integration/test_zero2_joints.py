@@ -8,7 +8,8 @@ torch.optim.SGD, gradient accumulation whose epoch ends on a short group, a kill
   * `hpo run`, 2 Ray Train workers (gloo) per trial, ZeRO-2, accumulation 4, one SGD and one
     AdamW training of 2 epochs of 50 global batches (50 = 12 x 4 + 2): SIGKILLed while epoch 2
     trains, `--resume`d to a winner; each training's per-step losses and final parameters match
-    the uninterrupted plain-torch run of the same global batches (1 process, batch 2 x 4).
+    the uninterrupted plain-torch run of the same global batches (1 process, batch 2 x 4); each
+    AdamW rank holds half of the optimizer state (fp32 partition + 2 moments).
 """
 
 from __future__ import annotations
@@ -255,6 +256,10 @@ def test_two_workers_zero2_sgd_and_adamw_killed_resumed_match_plain(tmp_path: Pa
         assert _epoch_starts(run_dir / "trials" / spec.training_id).count(1) == 1
         workers = json.loads((run_dir / "trials" / spec.training_id / "workers.json").read_text())
         assert workers["backend"] == "deepspeed-zero2" and workers["world_size"] == 2
+        if spec.optimizer == "adamw":  # sharded: each rank holds half of fp32 master + 2 moments
+            full = 3 * 4 * workers["trainable_parameters"]
+            for rank_bytes in workers["optimizer_state_bytes_per_rank"]:
+                assert abs(rank_bytes - full / 2) <= 0.01 * full, workers
         ref = tmp_path / f"plain-{spec.optimizer}"
         _plain_reference(run_dir, ref, spec)
         label = f"{spec.optimizer}{' (killed, resumed)' if spec in resumed else ''}"
