@@ -89,6 +89,7 @@ class EvalResult:
     invalid_rate: float
     swap_consistency: float | None = None  # both orders: valid pairs naming the same answer
     order1_accuracy: float | None = None  # both orders: accuracy of the first order alone
+    decisive_accuracy: float | None = None  # items labelled 1 or 2: share called that way
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_table(self) -> str:
@@ -101,6 +102,8 @@ class EvalResult:
             rows.append(("swap consistency", f"{self.swap_consistency:.4f}"))
         if self.order1_accuracy is not None:
             rows.append(("accuracy, order 1 only", f"{self.order1_accuracy:.4f}"))
+        if self.decisive_accuracy is not None:
+            rows.append(("decisive accuracy", f"{self.decisive_accuracy:.4f}"))
         rows += [(k, str(v)) for k, v in self.extra.items()]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -121,6 +124,15 @@ def compute_metrics(labels: Sequence[int], predictions: Sequence[int],
         precision=float(p.mean()), recall=float(r.mean()), f1=float(f.mean()),
         per_class_f1={CLASS_NAMES[c]: float(v) for c, v in zip(CLASSES, f, strict=True)},
         kappa=float(cohen_kappa_score(y_true, y_pred)), invalid_rate=n_invalid / len(y_true))
+
+
+def decisive_accuracy(labels: Sequence[int], predictions: Sequence[int]) -> float | None:
+    """Accuracy on the items whose label names a winner (1 or 2): where one answer is right
+    and the other wrong, how often the judge says so, in the right direction. A tie or an
+    invalid prediction is a miss. None when no item is decisive. Overall accuracy hides this:
+    a judge that says Tie to everything scores a third on a balanced set, 0 here."""
+    decisive = [(label, p) for label, p in zip(labels, predictions, strict=True) if label in (1, 2)]
+    return sum(label == p for label, p in decisive) / len(decisive) if decisive else None
 
 
 def testset_labels(testset: Sequence[dict[str, Any]]) -> list[int]:
@@ -152,6 +164,7 @@ def evaluate_judge(testset: Sequence[dict[str, Any]], judge: PairwiseJudge,
     v2 = [j.verdict for j in judged[len(forward):]]
     outcomes = [combine(a, b, judge.policy) for a, b in zip(v1, v2, strict=True)]
     result = compute_metrics(labels, [_OUTCOME_LABEL[o] for o in outcomes], invalid_as_tie)
+    result.decisive_accuracy = decisive_accuracy(labels, [_OUTCOME_LABEL[o] for o in outcomes])
     valid = [(a, b) for a, b in zip(v1, v2, strict=True) if Verdict.INVALID not in (a, b)]
     same = sum(combine(a, b, "strict") != 0 or a == b == Verdict.TIE for a, b in valid)
     result.swap_consistency = same / len(valid) if valid else 0.0

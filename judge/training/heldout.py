@@ -2,7 +2,8 @@
 
 Each pair is judged in both orders and the two verdicts are combined by the judge's tie policy,
 as a tournament does; accuracy, macro-F1 and kappa are against the pair's label, swap
-consistency is over pairs whose two verdicts are valid, and accuracy per `meta` group (e.g.
+consistency is over pairs whose two verdicts are valid, decisive accuracy is over pairs with
+a winner (one answer right, one wrong), and accuracy per `meta` group (e.g.
 corruption kind) shows where the judge errs.
 """
 
@@ -11,7 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from judge.evaluate import _OUTCOME_LABEL, _VERDICT_LABEL, EvalResult, compute_metrics
+from judge.evaluate import (
+    _OUTCOME_LABEL,
+    _VERDICT_LABEL,
+    EvalResult,
+    compute_metrics,
+    decisive_accuracy,
+)
 from judge.pairwise import PairwiseJudge
 from judge.policy import combine
 from judge.training.data import Pair
@@ -32,6 +39,7 @@ def evaluate_pairs(pairs: Sequence[Pair], judge: PairwiseJudge) -> EvalResult:
     labels = [p.label for p in pairs]
     outcomes = [_OUTCOME_LABEL[combine(a, b, judge.policy)] for a, b in zip(v1, v2, strict=True)]
     result = compute_metrics(labels, outcomes)
+    result.decisive_accuracy = decisive_accuracy(labels, outcomes)
     valid = [(a, b) for a, b in zip(v1, v2, strict=True) if Verdict.INVALID not in (a, b)]
     result.swap_consistency = sum(_swap_consistent(a, b) for a, b in valid) / len(valid) if valid else 0.0
     single = [_VERDICT_LABEL[v] for v in v1]

@@ -180,3 +180,27 @@ def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     verdicts.write_text(json.dumps([{"idx": 0, "other": 1}]))
     assert main(["judge", "eval", "--testset", str(ts), "--verdicts", str(verdicts)]) == 2
     assert main(["judge", "eval", "--testset", str(ts), "--verdicts", str(verdicts), "--limit", "0"]) == 2
+
+
+def test_heldout_decisive_accuracy_on_a_constructed_table() -> None:
+    """Decisive pairs (label 1 or 2: one answer right, one wrong): the share the judge, both
+    orders combined, calls in the right direction; ties and conflicts count as misses."""
+    from judge.training.data import Pair
+    from judge.training.heldout import evaluate_pairs
+
+    r1, r2, tie = Verdict.RESPONSE1, Verdict.RESPONSE2, Verdict.TIE
+    table = [("a", "b", 1, r1, r2),   # decisive, right
+             ("c", "d", 2, tie, tie),  # decisive, tie: a miss
+             ("e", "f", 1, r2, r1),   # decisive, wrong direction
+             ("g", "h", 0, tie, tie),  # not decisive, right
+             ("i", "j", 2, r2, r2)]   # decisive, order conflict -> strict tie: a miss
+    answers = {}
+    for x, y, _, fwd, bwd in table:
+        answers[(x, y)], answers[(y, x)] = fwd, bwd
+    pairs = [Pair("q", "", x, y, label) for x, y, label, _, _ in table]
+    got = evaluate_pairs(pairs, PairwiseJudge(OracleBackend(answers)))
+    assert got.accuracy == pytest.approx(2 / 5)
+    assert got.decisive_accuracy == pytest.approx(1 / 4)
+    assert "decisive accuracy" in got.as_table()
+    ties_only = evaluate_pairs(pairs[3:4], PairwiseJudge(OracleBackend(answers)))
+    assert ties_only.decisive_accuracy is None
