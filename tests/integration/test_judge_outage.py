@@ -36,9 +36,11 @@ DEADLINE_S = 30  # > the outage (6 s) plus the stub's restart under CI load
 DOWN_S = 6
 
 
-def run_args(tmp: Path, stub: OpenAIStub, name: str, *extra: str) -> list[str]:
+def run_args(tmp: Path, stub: OpenAIStub, name: str, *extra: str, n_train: int = 300) -> list[str]:
+    """A small run judged by `stub`; `n_train` sets how long training lasts (the overlap test
+    needs trainings still running when its judge goes away)."""
     return ["run", "--run-root", str(tmp / "runs"), "--space", str(tmp / "grid.yaml"),
-            "--set", f"search.baseline={tmp / 'base.yaml'}", "--set", "data.synthetic.n_train=2000",
+            "--set", f"search.baseline={tmp / 'base.yaml'}", "--set", f"data.synthetic.n_train={n_train}",
             "--set", "data.synthetic.n_validation=16", "--set", "tournament.blocks=1",
             "--judge", "vllm", "--judge-model", stub.model, "--judge-url", stub.url,
             "--set", "tracking.backend=none", "--set", "tournament.overlap=false",
@@ -145,7 +147,7 @@ def test_overlap_outage_exit_5_after_checkpoints_then_resume_on_new_judge_url(tm
     old.answer = lambda prompt: prefer_longer(prompt, 0.2)
     run_dir = tmp_path / "runs" / "overlap"
     args = run_args(tmp_path, old, "overlap", "--set", "tournament.overlap=true",
-                    "--set", "judge.deadline_s=15")
+                    "--set", "judge.deadline_s=15", n_train=2000)
     proc = start_hpo(args, tmp_path / "logs")
     try:
         assert wait_for(lambda: len(old.completions()) >= 2, 600, proc), proc.output()[1][-3000:]
