@@ -136,6 +136,17 @@ class RunStorageConfig(_Strict):
     storage: str | None = None
     transport: Literal["auto", "disk", "ray"] = "auto"
 
+    @field_validator("storage")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        """Ray Tune writes its storage URI into its experiment state, so keys never ride in it."""
+        from hpo.secrets import has_credentials
+
+        if v and has_credentials(v):
+            raise ValueError("holds a credential, which Ray Tune would write into its state; give s3 keys"
+                             " in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) on every node")
+        return v
+
 
 class JudgeServeConfig(_Strict):
     """The judge server as a Ray actor holding its own GPUs (`hpo serve-judge --ray`), so the

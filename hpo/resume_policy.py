@@ -5,7 +5,9 @@ A resumed run must decide the same question it started on, so a flag that change
 with one line naming the flag. Operational flags (where the judge is, how hard to push it,
 where to track) are applied, written back to the run's config.yaml (redacted) and recorded in
 state.json's `history`, so the next resume keeps them and a reader sees when they changed.
-Secrets are never stored (hpo.secrets): a run started with one needs it again on resume.
+Secrets are never stored (hpo.secrets): a run started with one typed into a value needs it
+again on resume, and the same value given again is not a change (whatever the key); one kept in
+the environment, where each library looks for it, is simply read again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from hpo.atomic import atomic_write_text
 from hpo.config import ExperimentConfig
 from hpo.errors import ConfigError
 from hpo.rundir import RunDir, flatten, value_digest
-from hpo.secrets import MASK, redact
+from hpo.secrets import MASK, contains_mask, redact
 
 # Dotted config keys a resume may change: they steer how the run runs, not what it decides.
 OPERATIONAL = frozenset({
@@ -49,7 +51,12 @@ def changed_keys(stored: ExperimentConfig, merged: ExperimentConfig) -> dict[str
     """Dotted keys whose value differs between the run's config and the config with the flags."""
     old, new = flatten(stored.model_dump(mode="json")), flatten(merged.model_dump(mode="json"))
     return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and k not in LOCATING}
+            if old.get(k) != new.get(k) and k not in LOCATING and not _secret_again(k, old.get(k), new.get(k))}
+
+
+def _secret_again(key: str, old: Any, new: Any) -> bool:
+    """The stored value lost a secret and the new one is the same once that secret is masked."""
+    return contains_mask(old) and redact(new, key.rsplit(".", 1)[-1]) == old
 
 
 def merge(stored: ExperimentConfig, overrides: Mapping[str, Any]) -> ExperimentConfig:
@@ -73,7 +80,7 @@ def check_allowed(changes: Mapping[str, tuple[Any, Any]]) -> None:
 def check_no_masked(cfg: ExperimentConfig) -> None:
     """A secret was redacted from config.yaml and not given again: say which flag brings it back."""
     for key, value in flatten(cfg.model_dump(mode="json")).items():
-        if isinstance(value, str) and MASK in value:
+        if contains_mask(value):
             raise ConfigError(f"--resume: {key} held a secret, which runs never store; give it again"
                               f" with {flag_name(key)}")
 

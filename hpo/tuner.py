@@ -7,6 +7,7 @@ Adaptive search plugs in through `TrialOptions` (searcher, scheduler, per-epoch 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from typing import Any, Protocol
 from ray import tune
 
 from hpo.config import ExperimentConfig
-from hpo.secrets import redact
+from hpo.secrets import redact, secret_values
 from hpo.types import TrainingSpec
+
+SECRETS_KEY = "hpo_secrets"  # a trial's live secrets beside its redacted config, never in it
 
 
 class TrialEvents(Protocol):
@@ -47,7 +50,7 @@ def trainable(config: dict[str, Any], wrap_report: ReportWrapper | None = None) 
     def report(metrics: dict[str, Any]) -> None:
         tune.report(dict(metrics))
 
-    wrapped = wrap_report(report, spec, run_dir, cfg) if wrap_report else None
+    wrapped = wrap_report(report, spec, run_dir, with_secrets(config)) if wrap_report else None
     run_trial(spec, list(config["checkpoints"]), run_dir, cfg, report=wrapped or report)
     if wrapped is not None:
         wrapped.close()
@@ -243,20 +246,34 @@ def spec_lookup(by_id: dict[str, TrainingSpec],
     return training_id
 
 
+def with_secrets(config: dict[str, Any]) -> ExperimentConfig:
+    """The trial's config with the live secrets put back, for the judge a searcher's report
+    wrapper builds; training gets the redacted one, so nothing it writes or hands on has them."""
+    from hpo.config import set_dotted
+
+    data = copy.deepcopy(config["cfg"])
+    for dotted, value in config.get(SECRETS_KEY, {}).items():
+        set_dotted(data, dotted, value)
+    return ExperimentConfig.model_validate(data)
+
+
 def trial_function(cfg: ExperimentConfig, run_dir: Path, by_id: dict[str, TrainingSpec],
                    checkpoints: dict[str, list[int]], opts: TrialOptions) -> Callable[..., None]:
     """The function trainable. It is pickled to the workers, so it captures only plain data
     and the two callables it needs, never the searcher or scheduler. Ray stores the param
-    space on disk: trials get the config redacted (they never need the judge's credentials)."""
+    space on disk: trials get the config redacted, and the secrets it held (the judge URL's
+    password) only through this closure, which Ray keeps in memory (hpo.secrets)."""
     from hpo.trial import transport
 
-    base = {"cfg": redact(cfg.model_dump(mode="json")), "run_dir": str(run_dir.resolve())}
+    dump = cfg.model_dump(mode="json")
+    base = {"cfg": redact(dump), "run_dir": str(run_dir.resolve())}
+    secrets = secret_values(dump)
     from_config, wrap_report = opts.spec_from_config, opts.wrap_report
 
     def _fn(config: dict[str, Any], hpo_inputs: Any = None) -> None:
         spec = from_config(config) if from_config else by_id[config["spec_id"]]
         epochs = checkpoints.get(spec.training_id, list(range(1, spec.epochs + 1)))
-        full = {**base, **config, "spec": spec.to_dict(), "checkpoints": epochs}
+        full = {**base, **config, "spec": spec.to_dict(), "checkpoints": epochs, SECRETS_KEY: secrets}
         if hpo_inputs is not None:  # trials through Ray: nothing from the driver's disk
             transport.run_remote(full, hpo_inputs, wrap_report, trainable)
         else:

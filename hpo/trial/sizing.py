@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hpo.config import ExperimentConfig, find_resource
 from hpo.models.aliases import HUB_MODELS, resolve_model
+from hpo.secrets import redact
 from hpo.trial.memory import (
     DEEPSPEED_BUCKET_DEFAULT,
     GB,
@@ -261,7 +262,7 @@ def needs(cfg: ExperimentConfig, n_validation: int | None) -> list[str]:
     if n_validation is None:
         out.append("the validation file to count its items (PandaLM's has 170)")
     if cfg.judge.backend == "vllm":
-        out.append(f"a judge server for {cfg.judge.model} at {cfg.judge.url} (hpo serve-judge)")
+        out.append(f"a judge server for {cfg.judge.model} at {redact(cfg.judge.url)} (hpo serve-judge)")
     return out
 
 

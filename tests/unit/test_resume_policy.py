@@ -71,3 +71,36 @@ def test_a_redacted_secret_must_be_given_again(tmp_path: Path) -> None:
     assert cfg.judge.url == "http://judge:pw-42@10.0.0.5:8000"
     record(rd, cfg)
     assert "pw-42" not in (rd / "config.yaml").read_text() + (rd / "state.json").read_text()
+
+
+def test_a_run_whose_paths_look_like_tokens_resumes_unchanged(tmp_path: Path) -> None:
+    cfg = ExperimentConfig(run_root=str(tmp_path / "hf_runs" / "sk-team" / "token"))
+    cfg.data.train, cfg.search.space = "/data/hf_datasets/train.json", "/spaces/sk-abcdefghijklmnop/grid.yaml"
+    cfg.model.name = "/models/hf_checkpoints/llama"
+    rd = RunDir.create(cfg, "r")
+    assert yaml.safe_load((rd / "config.yaml").read_text())["data"]["train"] == "/data/hf_datasets/train.json"
+    resumed = resume_config(rd, {})
+    assert (resumed.data.train, resumed.search.space, resumed.model.name) == (
+        cfg.data.train, cfg.search.space, cfg.model.name)
+
+
+def test_a_list_url_secret_must_be_given_again(tmp_path: Path) -> None:
+    urls = ["http://judge:pw-7@10.0.0.5:8000", "http://judge:pw-7@10.0.0.6:8000"]
+    rd = make_run(tmp_path)
+    cfg = resume_config(rd, {"judge.url": urls})
+    record(rd, cfg)
+    assert "pw-7" not in (rd / "config.yaml").read_text() + (rd / "state.json").read_text()
+    with pytest.raises(ConfigError, match="judge.url held a secret.*--judge-url"):
+        resume_config(rd, {})
+    assert resume_config(rd, {"judge.url": urls}).judge.url == urls
+
+
+def test_a_secret_given_again_is_not_a_change(tmp_path: Path) -> None:
+    """A result-changing key that held a secret (here a tracking URI standing in for any key) is
+    accepted again when it is the same value once the secret is masked."""
+    rd = make_run(tmp_path)
+    cfg = resume_config(rd, {"tracking.uri": "postgresql://hpo:p@ss/w@db:5432/m"})
+    record(rd, cfg)
+    assert "p@ss/w" not in (rd / "config.yaml").read_text()
+    from hpo.resume_policy import changed_keys
+    assert changed_keys(rd.config(), resume_config(rd, {"tracking.uri": "postgresql://hpo:p@ss/w@db:5432/m"})) == {}
