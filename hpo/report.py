@@ -41,6 +41,8 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
                 table(["winner", "baseline", "win", "lose", "tie", "invalid"],
                       [[w["candidate_id"], base["candidate_id"], base["win"], base["lose"],
                         base["tie"], base["invalid"]]])]
+    out += [*trust_lines(report.get("judge_audit")), *bias_lines(report),
+            *val_loss_lines(report.get("val_loss_pick"))]
     out += ["", *ranking_section(report, top)]
     played = [m for m in report["matches"] if not m["forfeit"]]
     shown = played if all_matches else [m for m in played if m["stage"] in ("final", "baseline")]
@@ -61,6 +63,62 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
         out += ["", f"== Missing candidates ({len(report['missing'])}): partial result ==",
                 table(["candidate", "why"], sorted(report["missing"].items()))]
     return "\n".join(out)
+
+
+def _rate(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def trust_lines(audit: dict[str, Any] | None) -> list[str]:
+    """How far to trust the judge: its verdicts against the reference answers' verdicts."""
+    agreement = (audit or {}).get("agreement") or {}
+    scopes = [("all judged items", agreement.get("overall")),
+              (f"deciding match ({agreement.get('final_stage')})", agreement.get("final")),
+              ("winner vs baseline", agreement.get("baseline"))]
+    rows = [[name, a["items"], _rate(a["agreement"]), a["decisive"], a["separated"],
+             a["right_direction"], a["wrong_direction"], _rate(a["decisive_recall"])]
+            for name, a in scopes if a]
+    if not rows:
+        return []
+    return ["", "== How far to trust the judge (its verdicts vs the verdicts the reference answers "
+                "imply: right beats wrong, both right or both wrong = tie) ==",
+            table(["scope", "items", "agreement", "truth decisive", "judge separated", "right way",
+                   "wrong way", "decisive recall"], rows)]
+
+
+def bias_lines(report: dict[str, Any]) -> list[str]:
+    """The judge's habits on this run's items (no reference needed)."""
+    b = (report.get("judge_audit") or {}).get("bias")
+    if not b or not b["items"]:
+        return []
+    lengths = b["mean_answer_length"]
+    shown = [report["winner"]["candidate_id"], (report.get("baseline") or {}).get("candidate_id")]
+    length = ", ".join(f"{c} {lengths[c]:.1f}" for c in shown if c in lengths)
+    spread = f"; all {len(lengths)}: {min(lengths.values()):.1f}-{max(lengths.values()):.1f}" if lengths else ""
+    return ["", f"== Judge biases ({b['items']} items, {b['single_verdicts']} single-order verdicts) ==",
+            f"first-position win rate {_rate(b['first_position_win_rate'])} of decisive single-order"
+            f" verdicts (0.50 = no position bias);"
+            f" order conflicts {_rate(b['order_conflict_rate'])} (the verdict changes when the answers"
+            f" swap places); ties {_rate(b['tie_rate'])} of items ({_rate(b['single_order_tie_rate'])}"
+            f" of single-order verdicts)",
+            f"longer answer won {_rate(b['longer_answer_win_rate'])} of {b['decisive_unequal_length']}"
+            f" decisive items with unequal lengths; mean answer length (chars): {length}{spread}"]
+
+
+def val_loss_lines(pick: dict[str, Any] | None) -> list[str]:
+    """The lowest-validation-loss candidate beside the judge's pick, with truth where it exists."""
+    if not pick:
+        return []
+    sides = [("validation loss", pick["val_loss"]), ("judge", pick["judge"])]
+    has_truth = any(p["exact_match"] is not None for _, p in sides)
+    headers = ["selector", "candidate", "validation loss"] + (
+        ["TRUTH exact match", "TRUTH rank", "regret"] if has_truth else [])
+    rows = [[name, p["candidate_id"], "" if p["validation_loss"] is None else p["validation_loss"],
+             *(["" if v is None else v for v in (p["exact_match"], p["true_rank"], p["regret"])]
+               if has_truth else [])]
+            for name, p in sides]
+    verdict = "they agree" if pick["agree"] else "they differ"
+    return ["", f"== Validation-loss pick beside the judge's pick ({verdict}) ==", table(headers, rows)]
 
 
 def confidence_lines(conf: dict[str, Any] | None) -> list[str]:

@@ -13,6 +13,7 @@ from hpo.config import ExperimentConfig
 from hpo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WORSE_THAN_BASELINE
 from hpo.judge_card import judge_summary
 from hpo.plan import Plan
+from hpo.tournament.audit import val_loss_pick
 from hpo.tournament.base import MatchRecord, TournamentResult
 from hpo.train_plugin import Trained
 
@@ -74,6 +75,8 @@ def build_report(cfg: ExperimentConfig, trained: Trained, store: AnswerStore,
             "candidate_id": base.b, "win": base.wins, "lose": base.losses, "tie": base.ties,
             "invalid": base.invalid, "winner_beats_baseline": base.wins > base.losses},
         "truth": truth(rows, result.winner),
+        "judge_audit": tourney["audit"].to_dict() if tourney.get("audit") else None,
+        "val_loss_pick": pick.to_dict() if (pick := val_loss_pick(rows, result.winner)) else None,
         "winner_confidence_set": tourney.get("confidence"),
         "missing": missing,
         "judge_calls": result.calls,

@@ -11,11 +11,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
 from hpo.errors import TrialsFailedError
+from hpo.feed import CandidateFeed
 from hpo.judging import build_pairwise
 from hpo.run.inputs import Workspace
 from hpo.run.live import ForfeitJudge, LiveAnswers
+from hpo.tournament.audit import Lookup, audit, build_table
+from hpo.tournament.base import TournamentResult
 from hpo.train_plugin import Trained
 from hpo.types import Example
 
@@ -57,14 +61,16 @@ def accepted_kwargs(factory: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | None = None) -> Any:
-    """The configured strategy; `on_eliminated(loser)` lets keep_weights: best prune at once."""
+def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | None = None,
+                  losses: Callable[[str], float | None] | None = None) -> Any:
+    """The configured strategy; `on_eliminated(loser)` lets keep_weights: best prune at once;
+    `losses(candidate)` is its validation loss, for a strategy that selects by it."""
     from hpo.tournament.registry import STRATEGIES, make_strategy
     from hpo.trial.weights import block_order
 
     kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision,
               "pipeline": cfg.tournament.pipeline, "on_eliminated": on_eliminated,
-              "order": block_order(cfg)}
+              "order": block_order(cfg), "losses": losses}
     options = accepted_kwargs(STRATEGIES.load(cfg.tournament.strategy), kwargs)
     return make_strategy(cfg.tournament.strategy, **options)
 
@@ -80,12 +86,14 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
     candidates = [c.candidate_id for c in plan.candidates]
     baseline_id = plan.baseline.candidate_id if plan.baseline else None
     pairwise = build_pairwise(cfg.judge, ws.backend, ws.rd / "verdicts.sqlite")
+    answers = LiveAnswers(ws.store, feed)
     # ItemLog keeps every real item judgment (forfeits excluded) for the winner's confidence set
-    log = ItemLog(AnswerMatchJudge(LiveAnswers(ws.store, feed), val, pairwise))
+    log = ItemLog(AnswerMatchJudge(answers, val, pairwise))
     judge = ForfeitJudge(log, feed)
     from hpo.trial.weights import elimination_hook
 
-    strategy = make_strategy(cfg, elimination_hook(cfg, ws.rd.path, [baseline_id] if baseline_id else []))
+    strategy = make_strategy(cfg, elimination_hook(cfg, ws.rd.path, [baseline_id] if baseline_id else []),
+                             losses=validation_losses(ws.store, feed))
     say(f"tournament '{cfg.tournament.strategy}' over {len(candidates)} candidates"
         f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
     result = strategy.run(candidates, judge, cfg.tournament.seed)
@@ -93,13 +101,43 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
         raise TrialsFailedError("no candidate produced answers: every training failed (see report of each trial in the run folder)")
     say(f"tournament winner {result.winner} after {result.calls} judge calls")
     confidence = winner_confidence_set(log.observations(), candidates, result.winner,
-                                       judge.n_items, seed=cfg.tournament.seed)
+                                       judge.n_items, seed=cfg.tournament.seed).to_dict() \
+        if log.observations() else None  # a strategy that judged nothing (val_loss) shows none
     baseline = None
     if baseline_id and feed.wait(baseline_id):
         baseline = play_match(result.winner, baseline_id, judge, early_decision=False, stage="baseline")
         say(f"winner vs baseline: {baseline.wins} win / {baseline.losses} lose / {baseline.ties} tie")
     stats = pairwise.stats_dict() if hasattr(pairwise, "stats_dict") else {}
+    table = build_table(log.observations(), answers, val, stored_verdicts(pairwise))
     return {"result": result, "baseline": baseline, "forfeits": judge.forfeits,
-            "confidence": confidence.to_dict(),
+            "confidence": confidence,
+            "audit": audit(table, deciding_match(result), None if baseline is None else (baseline.a, baseline.b)),
             "judge_stats": {**stats, "calls": pairwise.calls,
                             "cache_hits": getattr(pairwise, "cache_hits", 0)}}
+
+
+def validation_losses(store: AnswerStore, feed: CandidateFeed) -> Callable[[str], float | None]:
+    """A candidate's validation loss once its answers exist (None: it never arrives or has none)."""
+    def loss(cid: str) -> float | None:
+        if not feed.wait(cid):
+            return None
+        value = store.read(cid).metrics.get("validation_loss")
+        return None if value is None else float(value)
+
+    return loss
+
+
+def stored_verdicts(pairwise: Any) -> Lookup | None:
+    """Single-order judgments as the verdict store holds them (None: the judge keeps no store)."""
+    store = getattr(pairwise, "store", None)
+    if store is None:
+        return None
+    identity = pairwise.backend.identity
+    return lambda requests: store.get_many(identity, requests)
+
+
+def deciding_match(result: TournamentResult) -> tuple[str, str, str] | None:
+    """(a, b, stage) of the match that decided the winner: the final, else the winner's last."""
+    played = [m for m in result.matches if result.winner in (m.a, m.b)]
+    finals = [m for m in played if m.stage == "final"] or played[-1:]
+    return (finals[-1].a, finals[-1].b, finals[-1].stage or "match") if finals else None

@@ -40,8 +40,8 @@ def make_plots(rd: RunDir, report: dict[str, Any]) -> list[Any]:
     fields = MatchRecord.__dataclass_fields__
     matches = [MatchRecord(**{k: v for k, v in m.items() if k in fields})
                for m in report["matches"] if not m["forfeit"]]
-    return [plot_win_rounds(scores, meta, out / "win_rounds.png", report["experiment"]),
-            plot_win_matrix(matches, out / "win_matrix.png")]
+    plots = [plot_win_rounds(scores, meta, out / "win_rounds.png", report["experiment"])]
+    return plots + ([plot_win_matrix(matches, out / "win_matrix.png")] if matches else [])
 
 
 def export_verdicts(rd: RunDir) -> None:
@@ -73,10 +73,13 @@ def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], pl
     conf = report.get("winner_confidence_set")
     if conf:
         metrics["winner_confidence_set_size"] = len(conf["members"])
+    metrics.update(judge_audit_metrics(report))
     tracker.log_metrics(run_id, metrics)
     tags = {"hpo.winner": w["candidate_id"], "hpo.status": "partial" if report["missing"] else "complete"}
     if conf:
         tags["hpo.winner_confidence_set"] = ", ".join(conf["members"])[:4000]
+    if report.get("val_loss_pick"):
+        tags["hpo.val_loss_pick"] = report["val_loss_pick"]["val_loss"]["candidate_id"]
     if report["missing"]:
         tags["hpo.missing"] = ", ".join(sorted(report["missing"]))[:4000]
     tracker.set_tags(run_id, tags)
@@ -84,6 +87,24 @@ def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], pl
         if path.exists():
             tracker.log_artifact(run_id, path)
     tracker.end_run(run_id, "FINISHED")
+
+
+def judge_audit_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """The judge's agreement with the truth (per scope), its biases and the validation-loss
+    pick as MLflow metrics; undefined rates (no such items) are left out."""
+    audit = report.get("judge_audit") or {}
+    out: dict[str, Any] = {}
+    for scope, agreement in (audit.get("agreement") or {}).items():
+        if isinstance(agreement, dict):
+            out |= {f"judge_truth.{scope}.{k}": v for k, v in agreement.items()}
+    bias = dict(audit.get("bias") or {})
+    out |= {f"judge_bias.{k}": v for k, v in bias.items()}
+    out |= {f"judge_bias.mean_answer_length.{c}": n for c, n in bias.get("mean_answer_length", {}).items()}
+    pick = report.get("val_loss_pick")
+    if pick:
+        out |= {f"val_loss_pick.{k}": v for k, v in pick["val_loss"].items()}
+        out["val_loss_pick.agrees_with_judge"] = int(pick["agree"])
+    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float))}
 
 
 def prune_weights(cfg: ExperimentConfig, rd: RunDir, winner: str) -> None:

@@ -74,8 +74,8 @@ class Agreement:
 class Bias:
     """The judge's habits on the run's items, reference or not (rates None when undefined).
 
-    `first_position_win_rate`: share of valid single-order verdicts naming response 1 (0.5
-    for an even-handed judge over decisive verdicts; ties count in the denominator);
+    `first_position_win_rate`: of the decisive single-order verdicts, the share naming
+    response 1 (0.5 for an even-handed judge);
     `order_conflict_rate`: share of items with both orders valid whose two verdicts disagree
     about the candidate; `tie_rate` / `single_order_tie_rate`: ties among the run's item
     verdicts / among single-order verdicts; `longer_answer_win_rate`: of decisive item
@@ -129,7 +129,7 @@ def bias(items: Sequence[JudgedItem]) -> Bias:
     longer_won = sum((it.outcome > 0) == (it.len_a > it.len_b) for it in unequal)
     return Bias(
         items=len(items), single_verdicts=len(singles),
-        first_position_win_rate=_share(sum(v > 0 for v in singles), len(singles)),
+        first_position_win_rate=_share(sum(v > 0 for v in singles), sum(v != 0 for v in singles)),
         order_conflict_rate=_share(sum(it.first != it.second for it in both), len(both)),
         tie_rate=_share(sum(it.outcome == 0 for it in items), len(items)),
         single_order_tie_rate=_share(sum(v == 0 for v in singles), len(singles)),
@@ -227,3 +227,48 @@ def build_table(observations: Sequence[tuple[str, str, int, int]],
                                 _view(found[2 * k + 1], True), len(ans_a), len(ans_b),
                                 None if ref is None else truth_verdict(_right(ans_a, ref), _right(ans_b, ref))))
     return table
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One selector's candidate with its validation loss and, where references exist, its
+    truth: exact match, true rank (1 = best) and regret (best exact match minus its own)."""
+
+    candidate_id: str
+    validation_loss: float | None
+    exact_match: float | None
+    true_rank: int | None
+    regret: float | None
+
+
+@dataclass(frozen=True)
+class ValLossPick:
+    """The lowest-validation-loss candidate beside the judge's pick, and whether they agree."""
+
+    val_loss: Pick
+    judge: Pick
+    agree: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pick(cid: str, rows: Mapping[str, Mapping[str, Any]]) -> Pick:
+    row = rows.get(cid, {})
+    scored = [float(r["exact_match"]) for r in rows.values() if "exact_match" in r]
+    em = row.get("exact_match")
+    loss = row.get("validation_loss")
+    return Pick(cid, None if loss is None else float(loss), None if em is None else float(em),
+                None if em is None else 1 + sum(v > em for v in scored),
+                None if em is None else max(scored) - float(em))
+
+
+def val_loss_pick(candidates: Sequence[Mapping[str, Any]], judge_pick: str) -> ValLossPick | None:
+    """The validation-loss pick (lowest loss, ties to the lower id) beside `judge_pick`, from
+    the report's candidate rows; None when no candidate has a validation loss."""
+    rows = {str(r["candidate_id"]): r for r in candidates}
+    losses = {c: float(r["validation_loss"]) for c, r in rows.items() if r.get("validation_loss") is not None}
+    if not losses:
+        return None
+    best = min(sorted(losses), key=lambda c: losses[c])
+    return ValLossPick(_pick(best, rows), _pick(judge_pick, rows), best == judge_pick)

@@ -17,6 +17,8 @@ STRATEGIES = Registry(
         "playoff": "hpo.tournament.playoff:PlayoffStrategy",
         "halving": "hpo.tournament.halving:HalvingStrategy",
         "racing": "hpo.tournament.racing:RacingStrategy",
+        # no judge: the lowest validation loss (the cheap baseline, run on purpose)
+        "val_loss": "hpo.tournament.val_loss:ValLossStrategy",
         # outside baselines: dueling-bandit algorithms on the same judge budget
         "rucb": "hpo.tournament.rucb:RUCBStrategy",
         "dts": "hpo.tournament.dts:DTSStrategy",

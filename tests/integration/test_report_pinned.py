@@ -67,3 +67,26 @@ def assert_pinned(report: dict) -> None:
     for cid, (rounds, em, loss) in PINNED["candidates"].items():
         assert rows[cid][:2] == (rounds, pytest.approx(em)), cid
         assert rows[cid][2] == pytest.approx(loss, rel=1e-4), cid  # CPU kernels may differ slightly
+    assert_judge_sections(report)
+
+
+def assert_judge_sections(report: dict) -> None:
+    """The judge's trust and bias figures agree with the run's own counts; the validation-loss
+    pick stands beside the judge's with its truth."""
+    audit, stats = report["judge_audit"], report["judge_stats"]
+    bias, agreement = audit["bias"], audit["agreement"]
+    played = sum(m["items_judged"] for m in report["matches"]) + 24  # + the baseline match
+    assert bias["items"] == stats["verdicts_pairs"] == played == agreement["overall"]["items"]
+    decisive = stats["verdicts_position1"] + stats["verdicts_position2"]
+    assert bias["first_position_win_rate"] == pytest.approx(stats["verdicts_position1"] / decisive)
+    assert bias["order_conflict_rate"] == pytest.approx(stats["conflict_rate"])
+    base = report["baseline"]
+    assert agreement["baseline"]["items"] == base["win"] + base["lose"] + base["tie"]
+    assert agreement["final_stage"] == "block 1" and agreement["final"]["items"] == 24
+    assert (agreement["overall"]["agree"], agreement["overall"]["decisive"],
+            agreement["overall"]["right_direction"]) == (70, 4, 4)
+    pick = report["val_loss_pick"]
+    assert pick["judge"]["candidate_id"] == report["winner"]["candidate_id"]
+    assert pick["val_loss"]["candidate_id"] == min(
+        report["candidates"], key=lambda c: c["validation_loss"])["candidate_id"]
+    assert pick["val_loss"]["true_rank"] is not None

@@ -69,14 +69,14 @@ def test_robust_strategies_stay_within_blocked_budget(name: str, temperature: fl
 
 
 def test_unknown_strategy_or_option_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="beat_the_mean, blocked, dts, halving, knockout, playoff, racing, round_robin, rucb"):
+    with pytest.raises(ConfigError, match="beat_the_mean, blocked, dts, halving, knockout, playoff, racing, round_robin, rucb, val_loss"):
         make_strategy("swizz")
     with pytest.raises(ConfigError, match="bad options"):
         make_strategy("blocked", colour="red")
     with pytest.raises(ConfigError):
         make_strategy("halving", budget="lots")
     assert STRATEGIES.names() == ["beat_the_mean", "blocked", "dts", "halving", "knockout",
-                                "playoff", "racing", "round_robin", "rucb"]
+                                "playoff", "racing", "round_robin", "rucb", "val_loss"]
 
 
 def test_racing_records_its_matches_and_spends_on_the_contenders() -> None:

@@ -46,7 +46,8 @@ def brute_force(name: str, n: int, items: int, seed: int) -> int:
     return judge.calls
 
 
-@pytest.mark.parametrize("name", STRATEGIES.names())
+# val_loss never calls the judge (its own test: test_val_loss_strategy.py)
+@pytest.mark.parametrize("name", [n for n in STRATEGIES.names() if n != "val_loss"])
 def test_declared_bound_matches_brute_force(name: str) -> None:
     reached = False
     for n, items, seed in itertools.product((1, 2, 5, 8), (1, 3, 6), (0, 1)):
