@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -78,8 +79,8 @@ class SearchSpace:
     def __init__(self, trainings: list[TrainingSpec], checkpoints: list[int]):
         self.trainings = trainings
         self.checkpoints = checkpoints
-        ids = [c.candidate_id for c in self.candidates()]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        counts = Counter(c.candidate_id for c in self.candidates())  # linear in the ids
+        dupes = sorted(i for i, n in counts.items() if n > 1)
         if dupes:
             raise ConfigError(f"duplicate candidate ids: {', '.join(dupes[:3])}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,11 +63,20 @@ def _from_rows(rows: list[Any], source: str, split: Split) -> list[Example]:
     if not rows:
         raise ConfigError(f"{source}: empty dataset (no examples for {split})")
     examples = [_example(row, i, source, split) for i, row in enumerate(rows)]
-    ids = [e.id for e in examples]
-    if len(set(ids)) != len(ids):
-        dupe = next(i for i in ids if ids.count(i) > 1)
+    dupe = first_duplicate(e.id for e in examples)
+    if dupe is not None:
         raise ConfigError(f"{source}: duplicate example id {dupe!r}")
     return examples
+
+
+def first_duplicate(ids: Iterable[str]) -> str | None:
+    """The first id seen a second time, or None; one pass over the ids (a set of those seen)."""
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            return i
+        seen.add(i)
+    return None
 
 
 def _example(row: Any, i: int, source: str, split: Split) -> Example:
