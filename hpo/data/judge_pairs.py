@@ -26,6 +26,10 @@ from collections.abc import Iterable, Sequence
 from hpo.data.synthetic import ALPHABET, TASKS, generate
 from judge.training.data import Pair
 
+# The reason after each verdict: which response is right. Only the verdict is read at judging
+# time; writing the reason too gives training a label per response (the verdict alone is an XOR
+# of the two), which measurably speeds learning (docs/judge.md). Its words are tokenizer pieces.
+REASON_PIECES = ("Response 1", "Response 2", " right", " wrong")
 WRONG_KINDS = ("near", "near", "near", "near", "copy", "wrong_task", "unrelated", "empty")
 EXCLUDE_SEEDS = tuple(range(10))  # synthetic.seed values whose validation sets are excluded
 
@@ -78,6 +82,13 @@ def wrong_answer(task: str, inp: str, answer: str, rng: random.Random) -> str:
     return answer + "x"
 
 
+def correctness_reason(response1: str, response2: str, answer: str) -> str:
+    """"Response 1 right, Response 2 wrong." style: each response against the exact answer."""
+    def word(r: str) -> str:
+        return "right" if r.strip() == answer.strip() else "wrong"
+    return f"Response 1 {word(response1)}, Response 2 {word(response2)}."
+
+
 def _pair(task: str, instruction: str, inp: str, answer: str, rng: random.Random) -> Pair:
     roll = rng.random()
     if roll < 2 / 3:
@@ -89,7 +100,8 @@ def _pair(task: str, instruction: str, inp: str, answer: str, rng: random.Random
         label, kind = 0, "both-wrong"
     if rng.random() < 0.5:  # random order before augmentation too, so held-out data is mixed
         r1, r2, label = r2, r1, {1: 2, 2: 1, 0: 0}[label]
-    return Pair(instruction, inp, r1, r2, label, reference=answer, meta=f"{task}:{kind}")
+    return Pair(instruction, inp, r1, r2, label, reason=correctness_reason(r1, r2, answer),
+                reference=answer, meta=f"{task}:{kind}")
 
 
 def validation_keys(seeds: Iterable[int], tasks: Sequence[str], n_train: int = 2000,
@@ -149,4 +161,5 @@ def synthetic_source(n_train: int, n_heldout: int, seed: int) -> tuple[list[Pair
     card = {"data": "synthetic suite (hpo.data.judge_pairs)", "pair_seed": seed,
             "excluded_validation_seeds": list(EXCLUDE_SEEDS), "tasks": list(TASKS),
             "label_rule": "correct beats wrong; both correct or both wrong = Tie"}
-    return train, held_out, suite_instructions(), card
+    card["reason"] = "which response is right: " + correctness_reason("a", "b", "a")
+    return train, held_out, [*suite_instructions(), *REASON_PIECES], card

@@ -94,9 +94,17 @@ def save_pairs(pairs: Iterable[Pair], path: Path) -> None:
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
+def mirror_reason(reason: str) -> str:
+    """A reason as it reads with the responses exchanged: "Response 1" <-> "Response 2"."""
+    parts = reason.split("Response 1")
+    return "Response 2".join(part.replace("Response 2", "Response 1") for part in parts)
+
+
 def swapped(pair: Pair) -> Pair:
-    """The same comparison with the responses exchanged and the label mirrored (JudgeLM)."""
-    return replace(pair, response1=pair.response2, response2=pair.response1, label=_MIRROR[pair.label])
+    """The same comparison with the responses exchanged, the label mirrored (JudgeLM) and the
+    reason's mentions of the two responses exchanged, so the reason stays true."""
+    return replace(pair, response1=pair.response2, response2=pair.response1, label=_MIRROR[pair.label],
+                   reason=mirror_reason(pair.reason))
 
 
 def swap_augment(pairs: Sequence[Pair]) -> list[Pair]:

@@ -53,6 +53,20 @@ def test_swap_augmentation_has_both_orders_with_mirrored_labels() -> None:
         assert second.reference == original.reference
 
 
+def test_swap_mirrors_the_reasons_mentions_of_the_two_responses() -> None:
+    pair = Pair("i", "", "a", "b", 1, reason="Response 1 right, Response 2 wrong.")
+    assert swap_augment([pair])[1].reason == "Response 2 right, Response 1 wrong."
+    assert swap_augment([PAIR])[1].reason == PAIR.reason  # no mention: unchanged
+
+
+def test_synthetic_reasons_say_which_response_is_right_in_either_order() -> None:
+    train, held_out = build_splits(300, 30, seed=0)
+    for p in swap_augment(train + held_out):
+        verdicts = {k: "right" if r == p.reference else "wrong" for k, r in ((1, p.response1), (2, p.response2))}
+        mentioned = dict(part.strip(" .").split(" ")[1:] for part in p.reason.split(","))
+        assert {int(k): v for k, v in mentioned.items()} == verdicts, p
+
+
 def test_reference_drop_blanks_about_the_rate() -> None:
     dropped = drop_references([PAIR] * 1000, 0.3, seed=1)
     blank = sum(p.reference == "" for p in dropped)
