@@ -17,7 +17,8 @@ from hpo.errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and infinity are refused wherever a number is read (`.inf` passes `gt=0`).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TinyModelConfig(_Strict):
@@ -86,6 +87,10 @@ class TrainConfig(_Strict):
     # Micro-batches per optimizer step; effective batch = batch_size x this x workers_per_trial.
     gradient_accumulation_steps: int = Field(1, gt=0)
     gradient_checkpointing: bool = False
+    log_every_steps: int = Field(10, gt=0, description=(
+        "optimizer steps between progress reports (loss, lr, tokens/s, ETA) to events.jsonl, "
+        "MLflow (train/* step metrics) and the terminal; rank 0 writes, the last step of an "
+        "epoch always reports"))
     # "bf16-mixed": fp32 master weights, bf16 compute (DeepSpeed bf16, else torch.autocast).
     precision: Literal["fp32", "bf16-mixed"] = "fp32"
     # Tests only: "<training_id>:<epoch>:once|always" raises mid-epoch in that training.
@@ -182,6 +187,15 @@ class JudgeConfig(_Strict):
         "hf backend: weights' dtype; auto = bfloat16 on CUDA, float32 on CPU"))
     serve: JudgeServeConfig | None = None  # the judge's GPUs inside Ray's accounting
 
+    @field_validator("url")
+    @classmethod
+    def _some_url(cls, v: str | list[str]) -> str | list[str]:
+        """A comma-separated string or a list that holds at least one URL once split."""
+        listed = v.split(",") if isinstance(v, str) else v
+        if not any(u.strip() for u in listed):
+            raise ValueError("no URL: give at least one judge server URL")
+        return v
+
 
 class TournamentConfig(_Strict):
     strategy: str = "blocked"
@@ -219,9 +233,16 @@ class ExperimentConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
+        """The default run folder is `<name>-<YYYYmmdd-HHMMSS>`: it must be a name the
+        filesystem takes (no NUL, at most NAME_MAX bytes with the 16-byte time suffix)."""
         if not v or "/" in v or v.startswith(".") or "\\" in v:
             raise ValueError("must be a plain folder name (no '/', not starting with '.')")
-        return v
+        return check_path_text(v, max_bytes=NAME_MAX - 16)
+
+    @field_validator("run_root")
+    @classmethod
+    def _root_path(cls, v: str) -> str:
+        return check_path_text(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
@@ -235,6 +256,20 @@ class ExperimentConfig(_Strict):
             raise ValueError("resources.workers_per_trial > 1 works with the grid search only "
                              "(search.search=grid, search.scheduler=none)")
         return self
+
+
+NAME_MAX = 255  # bytes in one file or folder name (Linux, macOS)
+
+
+def check_path_text(text: str, max_bytes: int | None = None) -> str:
+    """`text` usable in a file name: no NUL byte (the OS refuses it with ValueError) and, when
+    `max_bytes` is given, at most that many bytes in UTF-8 (else the OS says "name too long")."""
+    if "\0" in text:
+        raise ValueError("contains a NUL byte")
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if max_bytes is not None and size > max_bytes:
+        raise ValueError(f"too long for a folder name ({size} bytes; at most {max_bytes})")
+    return text
 
 
 def lr_multiplier(cfg: ExperimentConfig) -> float:
@@ -292,7 +327,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -302,6 +339,18 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+def read_text(path: Path) -> str:
+    """A file the user gave, as UTF-8 text; a one-line ConfigError when it is not UTF-8 or
+    cannot be read (the one reader for every YAML and JSON file `hpo` takes as input)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r});"
+                          " save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

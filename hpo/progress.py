@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 OUTAGE_REPEAT_S = 30.0
 OUTAGE_GAP_S = 20.0  # no retry warning for this long: the outage is over
+PLAIN_TRIAL_EVERY_S = 10.0  # plain output: at most one progress line per trial this often
 
 
 def wants_live(stream: TextIO) -> bool:
@@ -36,6 +37,9 @@ class Progress:
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
         self.live: Any = None
+        self.trials: dict[str, str] = {}  # running training -> its latest progress line
+        self._lines: tuple[str, ...] = ()
+        self._printed: dict[str, float] = {}
         if wants_live(self.stream):
             from hpo.progress_live import LiveView
 
@@ -57,6 +61,32 @@ class Progress:
         em = f" exact_match {m['exact_match']:.2f}" if "exact_match" in m else ""
         self.say(f"[{self.done:3d}/{self.total} checkpoints] {training_id} ep{m.get('epoch')}"
                  f" loss {m.get('train_loss', float('nan')):.3f}{em}")
+
+    def trial(self, training_id: str, event: dict[str, Any]) -> None:
+        """A trial's step or generation progress: its line in the live view (in place), or a
+        plain line at most every PLAIN_TRIAL_EVERY_S per trial (the first always)."""
+        line = trial_line(training_id, event)
+        with self._lock:
+            self.trials[training_id] = line
+            self._lines = tuple(self.trials.values())
+            if self.live is not None:
+                return
+            now = time.monotonic()
+            if now - self._printed.get(training_id, -PLAIN_TRIAL_EVERY_S) < PLAIN_TRIAL_EVERY_S:
+                return
+            self._printed[training_id] = now
+        self.say(line)
+
+    def trial_lines(self) -> list[str]:
+        """The running trials' lines. Lock-free: the live view renders on its own thread and
+        inside `say` (which holds the lock); it reads a tuple replaced whole on each change."""
+        return list(self._lines)
+
+    def trial_ended(self, training_id: str) -> None:
+        """The training is over: its line leaves the view."""
+        with self._lock:
+            self.trials.pop(training_id, None)
+            self._lines = tuple(self.trials.values())
 
     def eta_s(self) -> float | None:
         """Seconds left at the mean pace so far (None before the first checkpoint)."""
@@ -97,3 +127,15 @@ class JudgeOutageWatch(logging.Handler):
             since = time.strftime("%H:%M:%S", time.localtime(self.since))
             self.progress.say(f"judge unreachable since {since} ({now - self.since:.0f}s);"
                               " retrying with backoff up to judge.deadline_s, trainings go on")
+
+
+def trial_line(training_id: str, e: dict[str, Any]) -> str:
+    """One line of a running trial: step, loss, lr, tokens/s and ETAs; or answers generated."""
+    from hpo.progress_live import fmt_s
+
+    if e.get("event") == "generation":
+        return f"{training_id} ep{e['epoch']} generating answers {e['done']}/{e['total']}"
+    epochs = f"/{e['epochs']}" if "epochs" in e else ""
+    return (f"{training_id} ep{e['epoch']}{epochs} step {e['step']}/{e['steps']} loss {e['loss']:.4f}"
+            f" lr {e['lr']:.2e} {e['tokens_per_s']:,.0f} tok/s ETA epoch {fmt_s(e['eta_epoch_s'])}"
+            f" training {fmt_s(e.get('eta_training_s'))}")

@@ -1,6 +1,7 @@
 """The live terminal view of hpo.progress, built with `rich` (only used on a terminal).
 
-Three lines that refresh twice a second: checkpoints done of planned with ETA, judge
+Lines that refresh twice a second: checkpoints done of planned with ETA, one line per running
+trial (step, loss, lr, tokens/s, ETA; or answers generated), judge
 verdicts stored in the run's verdict store with their rate (and how many were already there:
 what a resume reuses instead of paying for), and the latest event (a finished checkpoint, a
 match, a judge outage). Events also scroll above the view, so nothing printed is lost.
@@ -67,6 +68,8 @@ class LiveView:
         grid.add_row(ProgressBar(total=max(p.total, 1), completed=p.done, width=30),
                      f"checkpoints {p.done}/{p.total}  elapsed {fmt_s(time.monotonic() - p.t0)}"
                      f"  ETA {fmt_s(p.eta_s())}")
+        for line in p.trial_lines():  # one line per running trial, updated in place
+            grid.add_row("", line[:160])
         grid.add_row("", self.judge_line())
         grid.add_row("", f"now: {self.last_event[:120]}")
         return grid

@@ -24,7 +24,8 @@ SECRETS_KEY = "hpo_secrets"  # a trial's live secrets beside its redacted config
 
 
 class TrialEvents(Protocol):
-    """Receives trial events in the driver: each checkpoint epoch's result, and each end."""
+    """Receives trial events in the driver: each checkpoint epoch's result, and each end.
+    A listener may also have `on_tick()`, called at each turn of Tune's loop (progress tails)."""
 
     def on_result(self, training_id: str, result: dict[str, Any]) -> None: ...
 
@@ -84,6 +85,12 @@ class _Relay(tune.Callback):  # type: ignore[misc]
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **kw: Any) -> None:
         if self.events and self.trial_id:
             self.events.on_result(self.trial_id(trial.config), result)
+
+    def on_step_end(self, iteration: int, trials: list, **kw: Any) -> None:
+        """Each turn of Tune's loop: listeners that tail trial progress get a look."""
+        tick = getattr(self.events, "on_tick", None)
+        if tick is not None:
+            tick()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **kw: Any) -> None:
         self._ended(trial, None)
@@ -206,7 +213,8 @@ def run_trials(cfg: ExperimentConfig, run_dir: Path, specs: Sequence[TrainingSpe
     ensure_ray(cfg)
     inputs = transport.pack_inputs(run_dir) if transport.remote_trials(cfg) else None
     if inputs is not None:
-        events = Received(transport.Receiver(run_dir, events.on_result), events.on_end)
+        events = Received(transport.Receiver(run_dir, events.on_result), events.on_end,
+                          getattr(events, "on_tick", None))
     outcome = TrialOutcome()
     by_id = {s.training_id: s for s in specs}
     fn = trial_function(cfg, run_dir, by_id, checkpoints, opts)
@@ -235,6 +243,7 @@ class Received:
 
     on_result: Callable[[str, dict[str, Any]], None]
     on_end: Callable[[str, str | None], None]
+    on_tick: Callable[[], None] | None = None
 
 
 def spec_lookup(by_id: dict[str, TrainingSpec],

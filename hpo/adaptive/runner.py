@@ -18,6 +18,8 @@ with all of them and samples only the rest of the budget, numbering on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hpo.adaptive.reporter import AnchorReporterFactory
@@ -30,7 +32,7 @@ from hpo.feed import CandidateFeed
 from hpo.plan import Plan
 from hpo.search_space import SearchSpace
 from hpo.train_plugin import TrainContext, Trained, feed_from_disk
-from hpo.tuner import TrialOptions, run_trials
+from hpo.tuner import TrialOptions, ensure_ray, run_trials
 from hpo.types import Candidate, TrainingSpec
 
 STATE_KEY = "adaptive_trials"  # state.json: {training_id: {"config", "judge_winrate", "ended"}}
@@ -101,6 +103,12 @@ class TrialLog:
         self._save()
         self.ctx.events.on_end(training_id, error)
 
+    def on_tick(self) -> None:
+        """Step-level progress passes through to the run's listener."""
+        tick = getattr(self.ctx.events, "on_tick", None)
+        if tick is not None:
+            tick()
+
     def _save(self) -> None:
         self.ctx.rd.update_state(**{STATE_KEY: self.trials})
 
@@ -116,16 +124,36 @@ class AdaptiveTraining:
             raise HpoError("adaptive search needs search.baseline as its anchor")
         ctx.progress.total = _epoch_estimate(ctx.cfg, plan)
         _train_anchor(ctx, anchor)
-        factory = AnchorReporterFactory(anchor.candidate_id)
-        if isinstance(plan.space, AdaptiveSpace):
-            _search_optuna(ctx, plan.space, factory)
-        else:
-            _search_grid(ctx, plan.space, factory)
+        with anchor_reporters(ctx, anchor.candidate_id) as factory:
+            if isinstance(plan.space, AdaptiveSpace):
+                _search_optuna(ctx, plan.space, factory)
+            else:
+                _search_grid(ctx, plan.space, factory)
         trained = produced(plan, ctx.store, feed.missing_reasons())
         ids = [c.candidate_id for c in trained.plan.candidates]
         ctx.progress.say(f"search produced {sum(ctx.store.exists(i) for i in ids)} candidates from "
                          f"{len(plan.space.trainings)} trainings; the tournament runs over them now")
         return trained
+
+
+@contextmanager
+def anchor_reporters(ctx: TrainContext, anchor_id: str) -> Iterator[AnchorReporterFactory]:
+    """The trials' report wrapper for the search. With trials on other nodes (`run.transport:
+    ray`) they judge through an actor on this node, which alone opens the verdict store (never
+    over a shared filesystem); it is ended when the search is over."""
+    from hpo.trial.transport import remote_trials
+
+    if not remote_trials(ctx.cfg):
+        yield AnchorReporterFactory(anchor_id)
+        return
+    from hpo.adaptive.reporter import start_anchor_judge, stop_anchor_judge
+
+    ensure_ray(ctx.cfg)
+    judge = start_anchor_judge(ctx.cfg, ctx.rd.path, anchor_id)
+    try:
+        yield AnchorReporterFactory(anchor_id, remote=judge)
+    finally:
+        stop_anchor_judge(judge)
 
 
 def _epoch_estimate(cfg: ExperimentConfig, plan: Plan) -> int:

@@ -7,6 +7,7 @@ The recorder is the train stage's `TrialEvents` listener. It owns the run's trac
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from hpo.answers import AnswerStore
@@ -14,10 +15,11 @@ from hpo.config import ExperimentConfig
 from hpo.feed import CandidateFeed
 from hpo.plan import Plan
 from hpo.progress import Progress
+from hpo.run.steps import EventTail, step_metrics
 from hpo.rundir import RunDir
 
 METRIC_KEYS = ("train_loss", "exact_match", "validation_loss", "val_loss", "generation_seconds",
-               "train_seconds", "tokens_per_s")
+               "train_seconds", "tokens_per_s", "train_tokens", "generated_tokens")
 
 
 class RunRecorder:
@@ -30,6 +32,8 @@ class RunRecorder:
         self.store = AnswerStore(rd.path)
         self.state = rd.state()
         self.children: dict[str, str] = dict(self.state.get("child_runs", {}))
+        self._lock = threading.Lock()  # child runs are started from Tune's loop and its callbacks
+        self.tail = EventTail(rd / "trials", self.on_progress)
 
     def parent(self) -> str:
         """The parent run's id; started (and stored in state.json) on first use."""
@@ -41,6 +45,10 @@ class RunRecorder:
         return str(self.state["parent_run_id"])
 
     def _child(self, training_id: str) -> str:
+        with self._lock:
+            return self._child_locked(training_id)
+
+    def _child_locked(self, training_id: str) -> str:
         if training_id not in self.children:
             spec = self.plan.training(training_id)
             self.children[training_id] = self.tracker.start_run(
@@ -61,7 +69,20 @@ class RunRecorder:
             self.tracker.log_artifact(run_id, self.store.path(cid), "answers")
         self.progress.epoch(training_id, result)
 
+    def on_tick(self) -> None:
+        """Ray Tune's loop ticks: pass on the trials' new step and generation events."""
+        self.tail.tick()
+
+    def on_progress(self, training_id: str, event: dict[str, Any]) -> None:
+        """One step event: MLflow step metrics on the child run; either event: the view's line."""
+        if event["event"] == "step":
+            self.tracker.log_metrics(self._child(training_id), step_metrics(event),
+                                     step=int(event["global_step"]))
+        self.progress.trial(training_id, event)
+
     def on_end(self, training_id: str, error: str | None) -> None:
+        self.tail.flush(training_id)
+        self.progress.trial_ended(training_id)
         run_id = self._child(training_id)
         if error:
             spec = self.plan.training(training_id)

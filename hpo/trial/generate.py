@@ -9,7 +9,7 @@ similar lengths, so little compute is spent on padding, while the order stays ra
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,8 +70,10 @@ def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
 
 @torch.inference_mode()
 def generate(model: Any, tokenizer: Any, examples: Sequence[Example], batch_size: int,
-             max_new_tokens: int, max_length: int) -> list[str]:
-    """Greedy answers, in the order of `examples`; batches are sorted by prompt length."""
+             max_new_tokens: int, max_length: int,
+             on_batch: Callable[[int, int], None] | None = None) -> list[str]:
+    """Greedy answers, in the order of `examples`; batches are sorted by prompt length.
+    `on_batch(done, total)` is told after each batch (progress for a long validation set)."""
     was_training = model.training
     model.eval()
     prompts = [tokenizer(format_prompt(e), add_special_tokens=True)["input_ids"][-max_length:]
@@ -92,5 +94,7 @@ def generate(model: Any, tokenizer: Any, examples: Sequence[Example], batch_size
                              eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
         for row, i in enumerate(chunk):
             outputs[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
+        if on_batch is not None:
+            on_batch(s + len(chunk), len(order))
     model.train(was_training)
     return outputs

@@ -9,7 +9,10 @@ must be written exactly once, the 170-instruction validation set is small next t
 and the other ranks simply wait at the epoch's report, which is a barrier.
 
 Lifecycle, all under `<run_dir>/trials/<training_id>/` (written by rank 0):
-  * `events.jsonl`: one line per epoch started and per answers file written (tests count them).
+  * `events.jsonl`: one line per epoch started and ended, per answers file written, and the
+    step-level progress (`hpo.trial.steplog`: every `train.log_every_steps` steps, and per
+    generation batch); the driver tails it into MLflow and the terminal, the cost summary
+    reads it.
   * `loss.jsonl`: the per-step training loss (mean over all ranks), written once per epoch.
   * `state/` (plain, DDP) or `ds_state/` (ZeRO-2 shards): everything to continue after the last
     finished epoch, optimizer state included.
@@ -44,6 +47,7 @@ from hpo.trial.generate import Encoded, batch_order, collate, encode, generate
 from hpo.trial.optim import PlainStepper, Stepper, make_optimizer, make_scheduler
 from hpo.trial.precision import load_dtype
 from hpo.trial.state import fault_due, save_weights
+from hpo.trial.steplog import GenerationLog, StepLog, append_event
 from hpo.trial.val_loss import validation_loss
 from hpo.types import Example, TrainingSpec
 
@@ -168,26 +172,31 @@ def _train_epoch(stepper: Stepper, encoded: list[Encoded], pad_id: int, epoch: i
                  spec: TrainingSpec, run_dir: Path, cfg: ExperimentConfig, dist: Dist) -> dict[str, Any]:
     trial_dir = run_dir / "trials" / spec.training_id
     if dist.main:
-        _append_jsonl(trial_dir / "events.jsonl", [{"event": "epoch_start", "epoch": epoch, "time": time.time()}])
+        append_event(trial_dir, {"event": "epoch_start", "epoch": epoch, "time": time.time()})
     steps = epoch_steps(encoded, cfg, dist.world, epoch)
     fault = dist.main and fault_due(cfg.train.fault_injection, run_dir, spec.training_id, epoch)
     local_losses: list[float] = []
     tokens, t0 = 0, time.perf_counter()
+    log = StepLog(trial_dir, dist, cfg.train.log_every_steps, epoch, spec.epochs, len(steps))
     for i, step in enumerate(steps):
         if fault and i == len(steps) // 2:
             raise RuntimeError(f"injected fault in {spec.training_id} epoch {epoch} (train.fault_injection)")
         n_tokens = sum(len(encoded[j].ids) - encoded[j].n_prompt for b in step for j in b)
         micro = [collate([encoded[j] for j in shard(b, dist.rank, dist.world)], pad_id) for b in step]
-        tokens += sum(int(m["attention_mask"].sum()) for m in micro)
+        step_tokens = sum(int(m["attention_mask"].sum()) for m in micro)
+        tokens += step_tokens
         local_losses.append(stepper.step(micro, n_tokens))
+        log.step(i, local_losses[-1], step_tokens, stepper.lr())
     seconds = time.perf_counter() - t0
     losses = dist.sum(local_losses)  # each rank holds its share of every step's mean
     tokens = int(dist.sum([float(tokens)])[0])
     if dist.main:
         _append_jsonl(trial_dir / "loss.jsonl", [{"epoch": epoch, "step": k + 1, "loss": round(v, 7)}
                                                  for k, v in enumerate(losses)])
+        append_event(trial_dir, {"event": "epoch_end", "epoch": epoch, "train_seconds": round(seconds, 3),
+                                 "train_tokens": tokens, "time": time.time()})
     _record_workers(stepper, trial_dir, cfg, dist)
-    return {"train_loss": sum(losses) / len(losses), "train_seconds": seconds,
+    return {"train_loss": sum(losses) / len(losses), "train_seconds": seconds, "train_tokens": tokens,
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(losses), "lr": stepper.lr()}
 
 
@@ -213,12 +222,13 @@ def _checkpoint(model: Any, tokenizer: Any, val_ex: list[Example], spec: Trainin
     """Rank 0: answer the validation set, keep the weights if asked, then store the answers
     (once). Weights go first: a candidate the tournament can see (its answers exist) has its
     weights on disk, so an elimination (keep_weights: best) never races their writing."""
-    metrics |= _evaluate(model, tokenizer, val_ex, cfg)
+    trial_dir = run_dir / "trials" / spec.training_id
+    metrics |= _evaluate(model, tokenizer, val_ex, cfg, GenerationLog(trial_dir, epoch))
     if cfg.train.keep_weights != "none":
         save_weights(model, tokenizer, run_dir / "weights" / spec.candidate_id(epoch))
     AnswerStore(run_dir).write(spec, epoch, val_ex, metrics.pop("_outputs"), metrics)
-    _append_jsonl(run_dir / "trials" / spec.training_id / "events.jsonl",
-                  [{"event": "answers", "epoch": epoch, "time": time.time()}])
+    append_event(trial_dir, {"event": "answers", "epoch": epoch, "time": time.time(),
+                             **{k: metrics[k] for k in ("generation_seconds", "generated_tokens")}})
 
 
 def _save_state(stepper: Stepper, trial_dir: Path, epoch: int, cfg: ExperimentConfig, dist: Dist) -> None:
@@ -240,11 +250,15 @@ def _finish(spec: TrainingSpec, checkpoints: list[int], trial_dir: Path, dist: D
     dist.barrier()
 
 
-def _evaluate(model: Any, tokenizer: Any, val_ex: list[Example], cfg: ExperimentConfig) -> dict[str, Any]:
+def _evaluate(model: Any, tokenizer: Any, val_ex: list[Example], cfg: ExperimentConfig,
+              on_batch: GenerationLog | None = None) -> dict[str, Any]:
+    """Answers (and the tokens generated: the cost summary counts them), val loss, truth."""
     t0 = time.perf_counter()
     outputs = generate(model, tokenizer, val_ex, cfg.train.generation_batch_size,
-                       cfg.train.max_new_tokens, cfg.train.max_length)
-    metrics: dict[str, Any] = {"generation_seconds": time.perf_counter() - t0, "_outputs": outputs}
+                       cfg.train.max_new_tokens, cfg.train.max_length, on_batch)
+    metrics: dict[str, Any] = {"generation_seconds": time.perf_counter() - t0, "_outputs": outputs,
+                               "generated_tokens": sum(len(tokenizer(o, add_special_tokens=False)["input_ids"])
+                                                       for o in outputs)}
     metrics["validation_loss"] = validation_loss(
         model, tokenizer, val_ex, cfg.train.max_length,
         cfg.train.val_loss_tokens or cfg.train.batch_size * cfg.train.max_length)

@@ -1,0 +1,113 @@
+"""Step-level progress: the cadence, the events a trial writes, the driver's tail into MLflow
+metrics and the terminal's per-trial lines."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpo.progress import Progress
+from hpo.run.steps import EventTail, step_metrics
+from hpo.trial.dist import Dist
+from hpo.trial.steplog import GenerationLog, StepLog, due
+
+
+class TwoRanks(Dist):
+    """Rank 0 of a world of 2 whose peer holds the same shares (sum = twice this rank's)."""
+
+    def sum(self, values: list[float]) -> list[float]:
+        return [2 * v for v in values]
+
+
+def _events(trial_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(ln) for ln in (trial_dir / "events.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(("n_steps", "every", "expected"), [
+    (25, 10, [10, 20, 25]), (20, 10, [10, 20]), (3, 10, [3]), (4, 1, [1, 2, 3, 4])])
+def test_cadence_every_n_steps_and_the_epochs_last(n_steps: int, every: int, expected: list[int]) -> None:
+    assert [i + 1 for i in range(n_steps) if due(i, n_steps, every)] == expected
+
+
+def test_step_events_mean_the_window_over_ranks_and_count_down(tmp_path: Path) -> None:
+    log = StepLog(tmp_path, TwoRanks(0, 2), every=2, epoch=2, epochs=3, n_steps=5)
+    for i, share in enumerate([0.5, 0.25, 1.0, 0.5, 0.75]):
+        log.step(i, share, tokens=100, lr=1e-3)
+    rows = _events(tmp_path)
+    assert [(r["step"], r["global_step"]) for r in rows] == [(2, 7), (4, 9), (5, 10)]
+    assert [r["loss"] for r in rows] == [0.75, 1.5, 1.5]  # mean over the window of the rank sums
+    assert rows[-1]["eta_epoch_s"] == 0 and rows[0]["eta_epoch_s"] >= 0
+    assert rows[-1]["eta_training_s"] >= rows[-1]["eta_epoch_s"]  # one more epoch to go
+    assert all(r["lr"] == 1e-3 and r["tokens_per_s"] > 0 and r["epochs"] == 3 for r in rows)
+
+
+def test_only_rank_zero_writes(tmp_path: Path) -> None:
+    log = StepLog(tmp_path, TwoRanks(1, 2), every=1, epoch=1, epochs=1, n_steps=2)
+    log.step(0, 0.5, 10, 1e-3)
+    assert not (tmp_path / "events.jsonl").exists()
+
+
+def test_tail_hands_on_new_progress_events_once(tmp_path: Path) -> None:
+    old = tmp_path / "a" / "events.jsonl"
+    old.parent.mkdir()
+    old.write_text(json.dumps({"event": "step", "epoch": 1, "step": 1, "steps": 2}) + "\n")
+    got: list[tuple[str, str]] = []
+    tail = EventTail(tmp_path, lambda tid, e: got.append((tid, e["event"])), interval_s=0)
+    StepLog(tmp_path / "b", Dist(), 1, 1, 1, 1).step(0, 0.5, 10, 1e-3)
+    GenerationLog(tmp_path / "b", 1)(100, 170)
+    with (tmp_path / "b" / "events.jsonl").open("a") as fh:
+        fh.write(json.dumps({"event": "answers", "epoch": 1}) + "\n" + '{"event": "st')  # partial
+    tail.tick()
+    tail.tick()
+    tail.flush("b")
+    assert got == [("b", "step"), ("b", "generation")]  # a resumed run's old lines are skipped
+
+
+def test_step_metrics_names_and_fractional_epoch() -> None:
+    m = step_metrics({"event": "step", "epoch": 2, "step": 5, "steps": 20, "loss": 1.5, "lr": 1e-4,
+                      "tokens_per_s": 900.0, "eta_epoch_s": 30.0, "eta_training_s": 90.0})
+    assert m == {"train/loss": 1.5, "train/lr": 1e-4, "train/tokens_per_s": 900.0,
+                 "train/eta_epoch_s": 30.0, "train/eta_training_s": 90.0, "train/epoch": 1.25}
+
+
+def test_plain_progress_prints_a_trials_line_at_most_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    out = io.StringIO()
+    p = Progress(2, stream=out)
+    step = {"event": "step", "epoch": 1, "epochs": 2, "step": 10, "steps": 40, "loss": 2.5,
+            "lr": 1e-3, "tokens_per_s": 9500.0, "eta_epoch_s": 75.0, "eta_training_s": 400.0}
+    p.trial("adamw-lr1e-03", step)
+    p.trial("adamw-lr1e-03", {**step, "step": 20})  # within the interval: view only
+    p.trial("sgd-lr1e-01", {"event": "generation", "epoch": 1, "done": 100, "total": 170})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("adamw-lr1e-03 ep1/2 step 10/40 loss 2.5000 lr 1.00e-03 9,500 tok/s"
+                             " ETA epoch 01:15 training 06:40")
+    assert lines[1].endswith("sgd-lr1e-01 ep1 generating answers 100/170")
+    assert "step 20/40" in p.trial_lines()[0]
+    p.trial_ended("adamw-lr1e-03")
+    assert p.trial_lines() == ["sgd-lr1e-01 ep1 generating answers 100/170"]
+
+
+def test_live_view_shows_one_line_per_running_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FakeTty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("HPO_PLAIN_PROGRESS", raising=False)
+    p = Progress(2, stream=FakeTty())
+    try:
+        p.trial("adamw-lr1e-03", {"event": "generation", "epoch": 1, "done": 100, "total": 170})
+        p.say("an event while a trial line is shown")  # renders inside say: must not deadlock
+        from rich.console import Console
+
+        console = Console(file=io.StringIO(), width=200)
+        console.print(p.live)
+        assert "adamw-lr1e-03 ep1 generating answers 100/170" in console.file.getvalue()  # type: ignore[attr-defined]
+    finally:
+        p.close()
