@@ -21,8 +21,7 @@ import torch
 
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
-from hpo.data import load_examples, read_jsonl, write_jsonl
-from hpo.models import prepare_base
+from hpo.data import read_jsonl
 from hpo.trial import run_training
 from hpo.trial.dist import Dist
 from hpo.trial.generate import collate, encode
@@ -31,6 +30,7 @@ from hpo.trial.precision import load_dtype
 from hpo.trial.train import _load_model, _stepper, epoch_steps
 from hpo.types import TrainingSpec
 from tests.gpu.conftest import preset_cfg
+from tests.helpers.staging import stage_run_dir
 
 pytestmark = pytest.mark.gpu
 # no warmup: the first step already moves the weights; constant lr keeps steps comparable
@@ -41,12 +41,7 @@ SPEC = TrainingSpec("adamw", 1e-3, "constant", 2, warmup_ratio=0.0)
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Data and the tiny base, prepared once (as the driver does before any trial)."""
     run_dir = tmp_path_factory.mktemp("staged")
-    cfg = preset_cfg()
-    train = load_examples("synthetic", cfg.data, "train")
-    write_jsonl(train, run_dir / "data" / "train.jsonl")
-    write_jsonl(load_examples("synthetic", cfg.data, "validation"), run_dir / "data" / "validation.jsonl")
-    prepare_base(cfg.model, train, run_dir / "base", cfg.train.seed)
-    return run_dir
+    return stage_run_dir(preset_cfg(), run_dir)
 
 
 @pytest.fixture()

@@ -23,8 +23,6 @@ import pytest
 import torch
 
 from hpo.config import ExperimentConfig
-from hpo.data import load_examples, write_jsonl
-from hpo.models import prepare_base
 from hpo.trial import run_training
 from hpo.trial.deepspeed import DeepSpeedStepper
 from hpo.trial.dist import Dist
@@ -45,6 +43,7 @@ from tests.gpu.test_memory import (
     _write_report,
 )
 from tests.gpu.test_trial_steps import _snapshot, _steps
+from tests.helpers.staging import stage_run_dir
 
 pytestmark = pytest.mark.gpu
 SPEC = TrainingSpec("adamw", 1e-3, "constant", 2, warmup_ratio=0.0)
@@ -77,12 +76,7 @@ def one_rank(deepspeed: Any) -> Iterator[None]:
 
 @pytest.fixture()
 def run_dir(tmp_path: Path) -> Path:
-    cfg = preset_cfg()
-    train = load_examples("synthetic", cfg.data, "train")
-    write_jsonl(train, tmp_path / "data" / "train.jsonl")
-    write_jsonl(load_examples("synthetic", cfg.data, "validation"), tmp_path / "data" / "validation.jsonl")
-    prepare_base(cfg.model, train, tmp_path / "base", cfg.train.seed)
-    return tmp_path
+    return stage_run_dir(preset_cfg(), tmp_path)
 
 
 def test_zero2_one_rank_bf16_module_fp32_masters_and_real_steps(run_dir: Path, device: torch.device,

@@ -11,10 +11,9 @@ import torch
 
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
-from hpo.data import load_examples, write_jsonl
-from hpo.models import prepare_base
 from hpo.trial import run_training
 from hpo.types import TrainingSpec
+from tests.helpers.staging import stage_run_dir
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +32,7 @@ def _cfg(model: dict[str, Any] | None = None, **train: Any) -> ExperimentConfig:
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """data/ and base/ as the stage-inputs stage writes them; each test copies this folder."""
     run_dir = tmp_path_factory.mktemp("staged")
-    cfg = _cfg()
-    train = load_examples("synthetic", cfg.data, "train")
-    write_jsonl(train, run_dir / "data" / "train.jsonl")
-    write_jsonl(load_examples("synthetic", cfg.data, "validation"), run_dir / "data" / "validation.jsonl")
-    prepare_base(cfg.model, train, run_dir / "base", cfg.train.seed)
-    return run_dir
+    return stage_run_dir(_cfg(), run_dir)
 
 
 @pytest.fixture()

@@ -24,11 +24,10 @@ from safetensors.torch import load_file
 
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig, resolve_resource
-from hpo.data import load_examples, write_jsonl
-from hpo.models import prepare_base
 from hpo.trial import run_training
 from hpo.types import TrainingSpec
 from tests.helpers.procs import HpoProcess, kill_group, kill_marked, start_hpo, wait_for
+from tests.helpers.staging import stage_run_dir
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("deepspeed")
@@ -53,12 +52,7 @@ def _cfg(**train: Any) -> ExperimentConfig:
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("staged")
-    cfg = _cfg()
-    train = load_examples("synthetic", cfg.data, "train")
-    write_jsonl(train, run_dir / "data" / "train.jsonl")
-    write_jsonl(load_examples("synthetic", cfg.data, "validation"), run_dir / "data" / "validation.jsonl")
-    prepare_base(cfg.model, train, run_dir / "base", cfg.train.seed)
-    return run_dir
+    return stage_run_dir(_cfg(), run_dir)
 
 
 def _copy(staged: Path, dst: Path) -> Path:
