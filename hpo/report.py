@@ -59,6 +59,10 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
                     "truncated answers were cut to fit the judge's context) ==",
                 table(["candidate", "invalid items", "truncated answers"],
                       [[c, n.get("invalid", 0), n.get("truncated", 0)] for c, n in sorted(errors.items())])]
+    if report.get("cost"):
+        from hpo.cost import cost_section
+
+        out += ["", *cost_section(report["cost"], table)]
     if report["missing"]:
         out += ["", f"== Missing candidates ({len(report['missing'])}): partial result ==",
                 table(["candidate", "why"], sorted(report["missing"].items()))]

@@ -8,6 +8,7 @@ backend for a judgment the store already holds.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,8 @@ class PairwiseJudge:
     """Both-order comparisons of candidate answers, cached and retried.
 
     Attributes: `calls` single-order judgments requested from the backend (store hits
-    excluded, retries included), `cache_hits` judgments served by the store, `invalid`
+    excluded, retries included), `cache_hits` judgments served by the store, `seconds` spent
+    in backend calls (summed: concurrent matches each count their own), `invalid`
     items whose outcome is None, `stats` position-bias counts over every judged item;
     when `compare` is told which candidates play (`pair=(a, b)`): `pair_stats` per pair
     (conflict rate), `by_candidate` per candidate ("invalid" items it took part in,
@@ -61,6 +63,7 @@ class PairwiseJudge:
         self.invalid_retries = max(0, int(invalid_retries))
         self.calls = 0
         self.cache_hits = 0
+        self.seconds = 0.0  # summed over backend calls (overlapping matches count each)
         self.invalid = 0
         self.stats = PositionStats()
 
@@ -167,12 +170,15 @@ class PairwiseJudge:
     def _ask(self, requests: list[JudgeRequest]) -> dict[JudgeRequest, Judgment]:
         if not requests:
             return {}
+        t0 = time.perf_counter()
         judgments = self.backend.judge(requests)
+        seconds = time.perf_counter() - t0
         if len(judgments) != len(requests):
             raise RuntimeError(f"judge backend {self.backend.identity!r} returned "
                                f"{len(judgments)} judgments for {len(requests)} requests")
         with self._count_lock:
             self.calls += len(requests)
+            self.seconds += seconds
         return dict(zip(requests, judgments, strict=True))
 
     def _persist(self, requests: list[JudgeRequest], results: dict[JudgeRequest, Judgment]) -> None:
@@ -185,6 +191,7 @@ class PairwiseJudge:
                          for c, n in sorted(self.by_candidate.items())}
         pairs = {f"{a} vs {b}": round(s.conflict_rate(), 4) for (a, b), s in sorted(self.pair_stats.items())}
         return {"calls": self.calls, "cache_hits": self.cache_hits, "invalid_items": self.invalid,
+                "judge_seconds": round(self.seconds, 3),
                 "policy": self.policy, "conflict_rate": round(self.stats.conflict_rate(), 4),
                 **{f"verdicts_{k}": v for k, v in self.stats.as_dict().items()},
                 "per_candidate": per_candidate, "pair_conflict_rate": pairs}

@@ -82,8 +82,17 @@ def build_report(cfg: ExperimentConfig, trained: Trained, store: AnswerStore,
         "judge_calls": result.calls,
         "judge_calls_saved_by_early_decision": sum((m.items_total - m.items_judged) * 2 for m in played),
         "judge_stats": tourney["judge_stats"],
+        "cost": run_cost(cfg, store, tourney["judge_stats"]),
         "candidates": rows,
     }
+
+
+def run_cost(cfg: ExperimentConfig, store: AnswerStore, judge_stats: dict[str, Any]) -> dict[str, Any]:
+    """The cost summary (`hpo.cost`) from the run folder's trials and the judge's counters."""
+    from hpo.cluster import judge_gpus, trial_gpus
+    from hpo.cost import cost_summary
+
+    return cost_summary(store.dir.parent / "trials", trial_gpus(cfg), judge_stats, judge_gpus(cfg))
 
 
 def exit_code(report: dict[str, Any], fail_if_worse_than_baseline: bool) -> int:

@@ -74,6 +74,10 @@ def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], pl
     if conf:
         metrics["winner_confidence_set_size"] = len(conf["members"])
     metrics.update(judge_audit_metrics(report))
+    if report.get("cost"):
+        from hpo.cost import cost_metrics
+
+        metrics.update(cost_metrics(report["cost"]))
     tracker.log_metrics(run_id, metrics)
     tags = {"hpo.winner": w["candidate_id"], "hpo.status": "partial" if report["missing"] else "complete"}
     if conf:

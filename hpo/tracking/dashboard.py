@@ -7,7 +7,8 @@
     (an error, the judge outage included) or KILLED (Ctrl-C, SIGTERM);
   - a finished run's parent gets the candidate table, the match table and the winner-vs-
     baseline table as MLflow tables, the git commit and a package-versions artifact; each
-    child gets its tournament standing as step-indexed metrics (step = epoch).
+    child gets its tournament standing as step-indexed metrics (step = epoch) and its cost
+    (wall time, GPU-hours, tokens: `cost/...`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def publish_finished(tracker: Any, rd: RunDir) -> None:
     report = json.loads(path.read_text())
     log_tables(tracker, parent, report)
     log_child_standings(tracker, state.get("child_runs", {}), report)
+    log_child_costs(tracker, state.get("child_runs", {}), report)
     log_provenance(tracker, parent, rd)
 
 
@@ -142,6 +144,14 @@ def log_child_standings(tracker: Any, children: Mapping[str, str], report: Mappi
         if base and base["win_rate"] is not None and row["candidate_id"] == base["winner"]:
             metrics["judge_win_rate_vs_baseline"] = base["win_rate"]
         tracker.log_metrics(run_id, metrics, step=int(row["epoch"]))
+
+
+def log_child_costs(tracker: Any, children: Mapping[str, str], report: Mapping[str, Any]) -> None:
+    """Each training's wall time, GPU-hours and tokens (the report's cost summary) on its child run."""
+    for row in (report.get("cost") or {}).get("trainings", []):
+        run_id = children.get(row["training_id"])
+        if run_id:
+            tracker.log_metrics(run_id, {f"cost/{k}": v for k, v in row.items() if k != "training_id"})
 
 
 def log_provenance(tracker: Any, parent: str, rd: RunDir) -> None:
