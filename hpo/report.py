@@ -42,7 +42,7 @@ def render(report: dict[str, Any], top: int = 10, all_matches: bool = True) -> s
                       [[w["candidate_id"], base["candidate_id"], base["win"], base["lose"],
                         base["tie"], base["invalid"]]])]
     out += [*trust_lines(report.get("judge_audit")), *bias_lines(report),
-            *val_loss_lines(report.get("val_loss_pick"))]
+            *val_loss_lines(report.get("val_loss_pick"), report["strategy"])]
     out += ["", *ranking_section(report, top)]
     played = [m for m in report["matches"] if not m["forfeit"]]
     shown = played if all_matches else [m for m in played if m["stage"] in ("final", "baseline")]
@@ -109,11 +109,12 @@ def bias_lines(report: dict[str, Any]) -> list[str]:
             f" decisive items with unequal lengths; mean answer length (chars): {length}{spread}"]
 
 
-def val_loss_lines(pick: dict[str, Any] | None) -> list[str]:
-    """The lowest-validation-loss candidate beside the judge's pick, with truth where it exists."""
+def val_loss_lines(pick: dict[str, Any] | None, strategy: str = "") -> list[str]:
+    """The lowest-validation-loss candidate beside the run's (the judge's) pick, with truth
+    where it exists."""
     if not pick:
         return []
-    sides = [("validation loss", pick["val_loss"]), ("judge", pick["judge"])]
+    sides = [("validation loss", pick["val_loss"]), (f"this run ({strategy})" if strategy else "judge", pick["judge"])]
     has_truth = any(p["exact_match"] is not None for _, p in sides)
     headers = ["selector", "candidate", "validation loss"] + (
         ["TRUTH exact match", "TRUTH rank", "regret"] if has_truth else [])
@@ -173,6 +174,9 @@ def ranking_section(report: dict[str, Any], top: int) -> list[str]:
     note = (f"order: the '{report['strategy']}' strategy's ranking, winner first; 'reached' and"
             " 'win rounds' are what it rests on; candidates that went out in different matches of a"
             " stage were never compared with each other")
+    if not report["matches"]:
+        note = (f"order: the '{report['strategy']}' strategy's ranking, winner first; no matches were"
+                " played (val_loss: lowest validation loss first, no judge calls)")
     if has_truth:
         note += "; TRUTH columns: exact match against the validation reference answers"
     return [f"== Tournament ranking (top {top}) ==", note, table(headers, rows)]
