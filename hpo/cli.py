@@ -64,9 +64,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hpo.report import load_report, render
+    """Print a finished run's tables, or export its leaderboard (--format)."""
+    from hpo.export import export
+    from hpo.report import load_report
 
-    print(render(load_report(args.run, args.run_root), top=args.top))
+    print(export(load_report(args.run, args.run_root), args.format, top=args.top).rstrip("\n"))
     return 0
 
 
@@ -109,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run")
     rep.add_argument("--run-root", default="runs")
     rep.add_argument("--top", type=int, default=10)
+    rep.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table",
+                     help="table: the terminal report; csv/json/markdown: the leaderboard export")
     ui = sub.add_parser("ui", help="open the MLflow UI for the local store")
     ui.add_argument("--run-root", default="runs")
     ui.add_argument("--tracking-uri")
