@@ -64,11 +64,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print a finished run's tables, or export its leaderboard (--format)."""
+    """Print a finished run's tables, or export its leaderboard (--format); a report.json of
+    another shape is bad input (exit 2)."""
+    from hpo.errors import ConfigError
     from hpo.export import export
     from hpo.report import load_report
 
-    print(export(load_report(args.run, args.run_root), args.format, top=args.top).rstrip("\n"))
+    report = load_report(args.run, args.run_root)
+    try:
+        text = export(report, args.format, top=args.top)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ConfigError(f"report for '{args.run}' has an unexpected format"
+                          f" ({type(exc).__name__}: {exc})") from None
+    print(text.rstrip("\n"))
     return 0
 
 

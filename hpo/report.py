@@ -182,9 +182,32 @@ def ranking_section(report: dict[str, Any], top: int) -> list[str]:
     return [f"== Tournament ranking (top {top}) ==", note, table(headers, rows)]
 
 
+REPORT_KEYS = ("winner", "strategy", "judge", "policy", "matches", "judge_calls",
+               "judge_calls_saved_by_early_decision", "missing", "candidates", "ranking")
+
+
 def load_report(target: str, run_root: str = "runs") -> dict[str, Any]:
+    """A finished run's report.json (by folder, file or run name), checked to be a JSON object
+    with the keys `render` reads; anything else is a one-line ConfigError."""
     for cand in (Path(target), Path(run_root) / target):
         path = cand / "report.json" if cand.is_dir() else cand
         if path.is_file():
-            return dict(json.loads(path.read_text()))
+            return _parse_report(path)
     raise ConfigError(f"no report found for '{target}' (is the run finished?)")
+
+
+def _parse_report(path: Path) -> dict[str, Any]:
+    from hpo.config import read_text
+
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg}); truncated?") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a JSON object (got {type(data).__name__}), not an hpo report")
+    missing = [k for k in REPORT_KEYS if k not in data]
+    if missing:
+        raise ConfigError(f"{path}: not an hpo report this version reads (no {', '.join(missing[:3])})")
+    return data

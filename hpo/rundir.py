@@ -33,16 +33,20 @@ from typing import Any
 import yaml
 
 from hpo.atomic import atomic_write_json, atomic_write_text, storage_error
-from hpo.config import ExperimentConfig
+from hpo.config import NAME_MAX, ExperimentConfig, check_path_text
 from hpo.errors import ConfigError
 from hpo.secrets import redact
 
 
 def check_run_name(name: str | None) -> str | None:
-    """A run name becomes a folder under the run root: no separators, no dot-names."""
+    """A run name becomes a folder under the run root: no separators, no dot-names, no NUL
+    byte, no more bytes than a folder name may have."""
     if name is not None and (not name or "/" in name or "\\" in name or name.startswith(".")):
         raise ConfigError(f"--run-name must be a plain folder name, got '{name}'")
-    return name
+    try:
+        return check_path_text(name, max_bytes=NAME_MAX) if name is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"--run-name {exc}") from None
 
 
 class RunDir:

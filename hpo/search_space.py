@@ -29,7 +29,7 @@ SCHEDULERS = ("cosine", "linear", "constant")
 
 
 class Point(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     lr: float = Field(gt=0)
     optimizer: Literal["adamw", "sgd"]
     scheduler: Literal["cosine", "linear", "constant"]
@@ -37,7 +37,7 @@ class Point(BaseModel):
 
 
 class GridAxes(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     lr: list[float] = Field(min_length=1)
     optimizer: list[Literal["adamw", "sgd"]] = Field(min_length=1)
     scheduler: list[Literal["cosine", "linear", "constant"]] = Field(min_length=1)
@@ -51,7 +51,7 @@ class GridAxes(BaseModel):
 
 
 class SpaceFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["grid", "fixed"]
     epochs: int = Field(gt=0)
     checkpoints: list[int] | None = None

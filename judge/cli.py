@@ -74,8 +74,8 @@ def _evaluate_backend(args: argparse.Namespace, testset: list[dict[str, Any]]) -
     factory = BACKENDS.load(args.backend)
     try:
         backend = factory(**kwargs)
-    except TypeError as exc:  # e.g. a backend that needs arguments this command cannot give
-        raise ConfigError(f"judge backend '{args.backend}' cannot be built from {kwargs}: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # arguments this command cannot give, or bad values
+        raise ConfigError(f"judge backend '{args.backend}' cannot be built from {kwargs}: {exc}") from None
     store = VerdictStore(args.store) if args.store else None
     try:
         judge = PairwiseJudge(backend, store, policy=args.policy, tie_band=args.tie_band or 0.0)

@@ -41,7 +41,26 @@ def load_testset(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in needed if k not in item]
         if missing:
             raise ConfigError(f"test set {path} item {i} lacks {', '.join(missing)}")
+        bad = next((k for k in _ANNOTATORS if _label(item[k]) is None), None)
+        if bad is not None:
+            raise ConfigError(f"test set {path} item {i}: {bad} is {item[bad]!r}, not a label 0, 1 or 2")
+        _check_idx(item, f"test set {path} item {i}")
     return items
+
+
+def _label(vote: Any) -> int | None:
+    """An annotator's vote as 0/1/2 (an int, or its digit as a string), else None."""
+    if isinstance(vote, bool):
+        return None
+    text = vote.strip() if isinstance(vote, str) else vote
+    return {0: 0, 1: 1, 2: 2, "0": 0, "1": 1, "2": 2}.get(text) if isinstance(text, int | str) else None
+
+
+def _check_idx(entry: dict[str, Any], where: str) -> None:
+    """An `idx`, when present, is an integer: entries are matched to test items by it."""
+    idx = entry.get("idx")
+    if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int)):
+        raise ConfigError(f"{where}: idx {idx!r} is not an integer")
 
 
 def majority_label(votes: Sequence[int]) -> int:
@@ -64,6 +83,8 @@ def verdict_label(entry: dict[str, Any]) -> int:
 def load_verdicts(path: Path, testset: Sequence[dict[str, Any]]) -> list[int]:
     """Predictions aligned with `testset` by `idx` (by position when a file has no idx)."""
     entries = read_records(path, "verdicts file", ConfigError)
+    for i, entry in enumerate(entries):
+        _check_idx(entry, f"verdicts file {path} entry {i}")
     if all("idx" in e for e in entries) and all("idx" in t for t in testset):
         by_idx = {e["idx"]: e for e in entries}
         missing = [t["idx"] for t in testset if t["idx"] not in by_idx]

@@ -23,6 +23,8 @@ def read_records(path: Path, what: str, error: type[Exception]) -> list[dict[str
             data = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"cannot read {what} {path}: {exc}") from None
+    except RecursionError:
+        raise error(f"cannot read {what} {path}: nested too deeply") from None
     if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
         raise error(f"{what} {path} must be a list of JSON objects")
     return data

@@ -33,7 +33,7 @@ TRIAL_INDEX = "trial_index"  # the key a numbered searcher adds to each sampled 
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinite bounds
 
 
 class LogUniform(_Strict):

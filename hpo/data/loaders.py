@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpo.atomic import atomic_write_text
-from hpo.config import DataConfig
+from hpo.config import DataConfig, read_text
 from hpo.data import synthetic
 from hpo.errors import ConfigError
 from hpo.types import Example
@@ -38,31 +38,58 @@ def load_examples(source: str, cfg: DataConfig, split: Split) -> list[Example]:
 
 
 def _file_rows(path: Path) -> list[Any]:
+    """The rows of a JSON list or a JSONL file; one-line errors for a missing file, text that is
+    not UTF-8, invalid JSON (JSONL: the first bad line and how many are bad) or deep nesting."""
     if not path.is_file():
         raise ConfigError(f"data file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if path.suffix == ".jsonl":
-        rows = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}: line {n}: invalid JSON ({exc.msg})") from None
-        return rows
+        return _jsonl_rows(path, text)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a JSON list of examples, got {type(data).__name__}")
     return data
 
 
+def _jsonl_rows(path: Path, text: str) -> list[Any]:
+    """Every line parsed in one pass; the error names the first bad line and counts them all."""
+    rows, errors, lines = [], [], 0
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        lines += 1
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            errors.append(f"{path}: line {n}: invalid JSON ({exc.msg})")
+        except RecursionError:
+            errors.append(f"{path}: line {n}: nested too deeply to read")
+    if errors:
+        raise ConfigError(f"{errors[0]}{_how_many(len(errors), lines, 'lines')}")
+    return rows
+
+
+def _how_many(bad: int, total: int, what: str) -> str:
+    return f" ({bad} of {total} {what} are bad)" if bad > 1 else ""
+
+
 def _from_rows(rows: list[Any], source: str, split: Split) -> list[Example]:
+    """Every row checked in one pass: the error names the first bad row and counts them all."""
     if not rows:
         raise ConfigError(f"{source}: empty dataset (no examples for {split})")
-    examples = [_example(row, i, source, split) for i, row in enumerate(rows)]
+    examples, errors = [], []
+    for i, row in enumerate(rows):
+        try:
+            examples.append(_example(row, i, source, split))
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError(f"{errors[0]}{_how_many(len(errors), len(rows), 'rows')}")
     dupe = first_duplicate(e.id for e in examples)
     if dupe is not None:
         raise ConfigError(f"{source}: duplicate example id {dupe!r}")

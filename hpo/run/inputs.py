@@ -63,18 +63,15 @@ def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
 
 
 def dry_run_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
-    """What a dry run can read of the data without needing it: local files (the packaged PandaLM
-    validation set, to count its items); a missing file or an `hf:` dataset (not fetched) reads as
-    empty, and the dry run lists it under "needs"."""
+    """What a dry run can read of the data without needing it: local files, checked as the real
+    run checks them (the packaged PandaLM validation set, to count its items); a missing file or
+    an `hf:` dataset (not fetched) reads as empty, and the dry run lists it under "needs"."""
     from hpo.data import load_examples
 
     def read(source: str, split: Literal["train", "validation"]) -> list[Example]:
-        if source.startswith("hf:"):
+        if source.startswith("hf:") or (source != "synthetic" and not Path(source).is_file()):
             return []
-        try:
-            return load_examples(source, cfg.data, split)
-        except ConfigError:
-            return []
+        return load_examples(source, cfg.data, split)
 
     return read(cfg.data.train, "train"), read(cfg.data.validation, "validation")
 

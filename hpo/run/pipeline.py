@@ -24,6 +24,7 @@ from hpo.run.judge import Background, judge_in_background
 from hpo.run.record import record
 from hpo.run.recorder import RunRecorder
 from hpo.run.train import train_method
+from hpo.rundir import check_run_name
 from hpo.tracking.dashboard import parent_status
 from hpo.train_plugin import TrainContext, Trained, feed_from_disk, planned_ids
 
@@ -33,6 +34,8 @@ __all__ = ["RunOptions", "run"]
 def run(cfg: ExperimentConfig, opts: RunOptions) -> int:
     """Run (or resume) one experiment; returns the process exit code."""
     cfg, resumed = resume_target(cfg, opts)
+    if resumed is None:
+        check_run_name(opts.run_name)  # a dry run refuses what the real run refuses
     inputs = plan_run(cfg, opts.dry_run)  # 1. plan: everything checked, nothing written
     if opts.dry_run:
         print(dry_run_summary(cfg, inputs))

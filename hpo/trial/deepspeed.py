@@ -48,6 +48,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"deepspeed config not found: {p}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{p}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8; save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply to read") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a DeepSpeed config must be a JSON object")
     return data
