@@ -48,9 +48,6 @@ def check_transport(cfg: ExperimentConfig, why: str) -> None:
     if cfg.resources.workers_per_trial > 1:
         raise ConfigError(f"{why}: resources.workers_per_trial > 1 needs the run folder on every "
                           f"node (the Ray Train workers read and write it); {fix}")
-    if cfg.search.adaptive:
-        raise ConfigError(f"{why}: adaptive search (search.search/scheduler) judges inside trials "
-                          f"and needs the run folder on every node; {fix}, or use the grid")
 
 
 def resolve_transport(cfg: ExperimentConfig, nodes: int | None) -> str:

@@ -32,7 +32,7 @@ from hpo.feed import CandidateFeed
 from hpo.plan import Plan
 from hpo.search_space import SearchSpace
 from hpo.train_plugin import TrainContext, Trained, feed_from_disk
-from hpo.tuner import TrialOptions, ensure_ray, run_trials
+from hpo.tuner import TrialOptions, alive_nodes, ensure_ray, run_trials
 from hpo.types import Candidate, TrainingSpec
 
 STATE_KEY = "adaptive_trials"  # state.json: {training_id: {"config", "judge_winrate", "ended"}}
@@ -138,17 +138,17 @@ class AdaptiveTraining:
 
 @contextmanager
 def anchor_reporters(ctx: TrainContext, anchor_id: str) -> Iterator[AnchorReporterFactory]:
-    """The trials' report wrapper for the search. With trials on other nodes (`run.transport:
-    ray`) they judge through an actor on this node, which alone opens the verdict store (never
-    over a shared filesystem); it is ended when the search is over."""
+    """The trials' report wrapper for the search. When trials may run on other nodes (`run.transport:
+    ray`, or a cluster of several nodes sharing the run folder) they judge through an actor on
+    this node, which alone opens the verdict store (never from another node, over a shared
+    filesystem); it is ended when the search is over. On one node each trial opens it itself."""
+    from hpo.adaptive.reporter import start_anchor_judge, stop_anchor_judge
     from hpo.trial.transport import remote_trials
 
-    if not remote_trials(ctx.cfg):
+    ensure_ray(ctx.cfg)
+    if not remote_trials(ctx.cfg) and alive_nodes() < 2:
         yield AnchorReporterFactory(anchor_id)
         return
-    from hpo.adaptive.reporter import start_anchor_judge, stop_anchor_judge
-
-    ensure_ray(ctx.cfg)
     judge = start_anchor_judge(ctx.cfg, ctx.rd.path, anchor_id)
     try:
         yield AnchorReporterFactory(anchor_id, remote=judge)

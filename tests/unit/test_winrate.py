@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hpo.adaptive.reporter import AnchorReporter, AnchorReporterFactory
+from hpo.adaptive.reporter import AnchorJudge, AnchorReporter, AnchorReporterFactory
 from hpo.adaptive.winrate import winrate
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
@@ -147,3 +147,23 @@ def test_reports_without_a_candidate_pass_through(run_dir: Path) -> None:
     rep({"epoch": 1, "train_loss": 1.0})
     rep.close()
     assert got == [{"epoch": 1, "train_loss": 1.0}]
+
+
+def test_remote_trial_judges_through_the_driver_and_opens_no_store(run_dir: Path, tmp_path: Path) -> None:
+    """A trial on another node (`run.transport: ray`) has a scratch folder with its own answers
+    only; it sends them to the driver's AnchorJudge (an actor in a real run), which alone opens
+    the run folder's verdict store. Nothing named verdicts.sqlite appears in the trial's folder."""
+    scratch = tmp_path / "scratch"
+    write_jsonl(VAL, scratch / "data" / "validation.jsonl")
+    AnswerStore(scratch).write(SPEC, 1, VAL, ["aaa", "aaa", "a", "bb"], {})
+    backend = LongerWins()
+    driver = AnchorJudge(ExperimentConfig(), run_dir, ANCHOR.candidate_id(1), pairwise_with(backend))
+    factory = AnchorReporterFactory(ANCHOR.candidate_id(1), remote=driver)  # type: ignore[arg-type]
+    got: list[dict[str, Any]] = []
+    rep = factory(got.append, SPEC, scratch, ExperimentConfig())
+    rep(epoch(1))
+    rep.close()
+    assert got[0]["judge_winrate"] == pytest.approx(2.5 / 4) and backend.judged == 8
+    assert not list(scratch.rglob("verdicts.sqlite*"))
+    with VerdictStore(run_dir / "verdicts.sqlite") as store:
+        assert store.count() == 8
