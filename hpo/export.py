@@ -109,8 +109,8 @@ def to_markdown(report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) ->
            f"judge `{report.get('judge')}`"]
     if base:
         verdict = "beats" if base.get("winner_beats_baseline") else "does not beat"
-        out.append(f"**Against the baseline** `{base['candidate_id']}`: {base['win']} win / "
-                   f"{base['lose']} lose / {base['tie']} tie: the winner {verdict} it")
+        out += ["", f"**Against the baseline** `{base['candidate_id']}`: {base['win']} win / "
+                   f"{base['lose']} lose / {base['tie']} tie: the winner {verdict} it"]
     cols = [c for c in COLUMNS if any(r[c] not in (None, "") for r in rows)]
     out += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     out += ["| " + " | ".join(_md(r[c]) for c in cols) + " |" for r in rows]

@@ -42,7 +42,16 @@ class RunRecorder:
             run_id = self.tracker.start_run(self.rd.path.name, params,
                                             {"hpo.run_dir": str(self.rd.path.resolve())})
             self.state = self.rd.update_state(parent_run_id=run_id, status="running")
+            self._log_datasets(run_id)
         return str(self.state["parent_run_id"])
+
+    def _log_datasets(self, run_id: str) -> None:
+        """The staged training and validation sets as MLflow datasets (name, source, digest)."""
+        for split, context in (("train", "training"), ("validation", "evaluation")):
+            path = self.rd / "data" / f"{split}.jsonl"
+            if path.is_file():
+                self.tracker.log_dataset(run_id, f"{self.cfg.name}-{split}", path,
+                                         str(getattr(self.cfg.data, split)), context)
 
     def _child(self, training_id: str) -> str:
         with self._lock:

@@ -90,6 +90,9 @@ def publish_finished(tracker: Any, rd: RunDir) -> None:
     log_tables(tracker, parent, report)
     log_child_standings(tracker, state.get("child_runs", {}), report)
     log_child_costs(tracker, state.get("child_runs", {}), report)
+    from hpo.tracking.describe import NOTE_TAG, description
+
+    tracker.set_tags(parent, {NOTE_TAG: description(report, rd.path)})
     log_provenance(tracker, parent, rd)
 
 

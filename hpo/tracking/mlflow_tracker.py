@@ -124,5 +124,16 @@ class MlflowTracker:
         except OSError as exc:
             raise StorageError(f"cannot store table {artifact_file}: {exc.strerror or exc}") from None
 
+    def log_dataset(self, run_id: str, name: str, path: Path, source: str, context: str) -> None:
+        """A data file as an MLflow dataset input (name, source, digest: the run's Dataset column)."""
+        import hashlib
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        dataset = Dataset(name=name, digest=digest, source_type="local" if "://" not in source else "url",
+                          source=redact_text(source))
+        self.client.log_inputs(run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", context)])])
+
     def run_url(self, run_id: str) -> str:
         return f"#/experiments/{self.experiment_id}/runs/{run_id}"

@@ -35,5 +35,7 @@ class NullTracker:
 
     def log_table(self, run_id: str, rows: Sequence[Mapping[str, Any]], artifact_file: str) -> None: ...
 
+    def log_dataset(self, run_id: str, name: str, path: Path, source: str, context: str) -> None: ...
+
     def run_url(self, run_id: str) -> str:
         return ""

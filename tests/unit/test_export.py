@@ -85,3 +85,19 @@ def test_cli_format_flag(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> N
     assert len(list(csv.DictReader(io.StringIO(capsys.readouterr().out)))) == 4
     assert main(["report", str(tmp_path)]) == 0
     assert "== Winner" in capsys.readouterr().out
+
+
+def test_parent_description_explains_the_run(tmp_path: Any) -> None:
+    from hpo.tracking.describe import MAX_NOTE, TOP, description
+
+    rep = {**_report(), "winner_confidence_set": {"winner": "A-ep1", "members": ["A-ep1", "B-ep1"],
+                                                  "level": 0.95, "method": "bradley_terry"}}
+    text = description(rep, tmp_path / "run1")
+    assert "**Winner:** `A-ep1`" in text and "7 win / 2 lose / 1 tie" in text
+    assert "not clearly best: `B-ep1` cannot be told apart from it" in text
+    assert f"`hpo run -e {tmp_path / 'run1' / 'config.yaml'} --run-name run1-again`" in text
+    many = {**rep, "ranking": [f"c{i}-ep1" for i in range(3 * TOP)],
+            "candidates": [{"candidate_id": f"c{i}-ep1", "win_rounds": 0} for i in range(3 * TOP)]}
+    big = description(many, tmp_path / "run1")
+    assert len(big) <= MAX_NOTE and f"top {TOP} of {3 * TOP}" in big
+    assert sum(line.startswith("| ") and line[2].isdigit() for line in big.splitlines()) == TOP

@@ -31,6 +31,7 @@ def test_tracker_protocol_roundtrip(tracker: Any, tmp_path: Path) -> None:
     tracker.set_tags(parent, {"hpo.winner": "c1"})
     tracker.log_table(parent, [{"stage": "final", "wins": 3}, {"stage": "block 1", "note": None}],
                       "tables/matches.json")
+    tracker.log_dataset(parent, "tiny-train", tmp_path / "f.txt", "synthetic", "training")
     tracker.end_run(child)
     tracker.end_run(parent, "FAILED")
     tracker.reopen_run(parent)  # a resumed run is RUNNING again
@@ -77,3 +78,14 @@ def test_unopenable_tracking_uri_is_one_line_config_error(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="cannot open tracking URI") as exc:
         TRACKERS.create("mlflow", uri="bogus-scheme://nowhere", experiment="x")
     assert "\n" not in str(exc.value)
+
+
+def test_mlflow_datasets_show_name_source_and_digest(tmp_path: Path) -> None:
+    t = TRACKERS.create("mlflow", uri=f"sqlite:///{tmp_path}/m.db", experiment="x",
+                        artifact_root=tmp_path / "art")
+    run = t.start_run("p", {}, {})
+    (tmp_path / "train.jsonl").write_text('{"instruction": "a"}\n')
+    t.log_dataset(run, "tiny-train", tmp_path / "train.jsonl", "/data/train.jsonl", "training")
+    (inp,) = t.client.get_run(run).inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.source) == ("tiny-train", "/data/train.jsonl")
+    assert len(inp.dataset.digest) == 16 and inp.tags[0].value == "training"
