@@ -77,11 +77,16 @@ def report(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "report.json").read_text())
 
 
-def test_asha_stopped_trials_keep_their_candidates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["disk", "ray"])
+def test_asha_stopped_trials_keep_their_candidates(tmp_path: Path, transport: str) -> None:
+    """With `run.transport: ray` (trials on other nodes) each trial judges through the driver's
+    AnchorJudge actor and opens no verdict store; the run is the same."""
     proc = run(command(tmp_path, GRID, "--set", "search.scheduler=asha",
-                       "--set", "search.max_concurrent=1", "--set", "search.grace_period=1"))
+                       "--set", "search.max_concurrent=1", "--set", "search.grace_period=1",
+                       "--set", f"run.transport={transport}"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rd = tmp_path / "runs" / "r"
+    assert verdict_rows(rd)  # the anchor comparisons, stored on the driver's disk
     rep, made = report(rd), produced(rd)
     assert {c["candidate_id"] for c in rep["candidates"]} == made and rep["missing"] == {}
     assert rep["winner"]["candidate_id"] in made
