@@ -63,6 +63,8 @@ def test_workflow_shape() -> None:
     assert {f"{root}/{name}", f"{root}/mlflow.db"} <= set(paths)
     tune = next(s for s in steps if s.get("id") == "tune")
     assert "exit $rc" in tune["run"]
+    summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    assert summary["if"].startswith("always()") and f"report {root}/{name} --format markdown" in summary["run"]
 
 
 def run_tune_step(tmp: Path, extra: list[str]) -> tuple[int, str, str]:
