@@ -84,10 +84,18 @@ class RunRecorder:
 
     def on_progress(self, training_id: str, event: dict[str, Any]) -> None:
         """One step event: MLflow step metrics on the child run; either event: the view's line."""
-        if event["event"] == "step":
+        if event["event"] == "step" and self._known(training_id):
             self.tracker.log_metrics(self._child(training_id), step_metrics(event),
                                      step=int(event["global_step"]))
         self.progress.trial(training_id, event)
+
+    def _known(self, training_id: str) -> bool:
+        """Is it a training of the plan? A search's new sample may write before it is recorded."""
+        try:
+            self.plan.training(training_id)
+        except KeyError:
+            return False
+        return True
 
     def on_end(self, training_id: str, error: str | None) -> None:
         self.tail.flush(training_id)

@@ -111,3 +111,43 @@ def test_live_view_shows_one_line_per_running_trial(monkeypatch: pytest.MonkeyPa
         assert "adamw-lr1e-03 ep1 generating answers 100/170" in console.file.getvalue()  # type: ignore[attr-defined]
     finally:
         p.close()
+
+
+class _Plan:
+    def training(self, training_id: str) -> Any:
+        from hpo.types import TrainingSpec
+
+        if training_id != "adamw-lr1e-03":
+            raise KeyError(training_id)
+        return TrainingSpec.from_dict({"optimizer": "adamw", "lr": 1e-3, "scheduler": "cosine", "epochs": 2})
+
+
+class _Tracker:
+    def __init__(self) -> None:
+        self.metrics: list[tuple[str, dict[str, float], int | None]] = []
+
+    def start_run(self, name: str, params: Any, tags: Any, parent_id: str | None = None) -> str:
+        return f"run-{name}"
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        self.metrics.append((run_id, metrics, step))
+
+    def log_dataset(self, *args: Any) -> None: ...
+
+
+def test_recorder_logs_step_metrics_for_known_trainings_and_shows_every_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpo.config import ExperimentConfig
+    from hpo.run.recorder import RunRecorder
+    from hpo.rundir import RunDir
+
+    monkeypatch.delenv("CI", raising=False)
+    tracker, progress = _Tracker(), Progress(2, stream=io.StringIO())
+    rec = RunRecorder(ExperimentConfig.model_validate({}), RunDir(tmp_path), tracker, _Plan(),  # type: ignore[arg-type]
+                      None, progress)  # type: ignore[arg-type]
+    rec.tail.interval_s = 0
+    for tid in ("adamw-lr1e-03", "new-sample"):  # the second: a search's sample not yet recorded
+        StepLog(tmp_path / "trials" / tid, Dist(), 2, 2, 2, 4).step(1, 0.75, 10, 1e-3)
+    rec.on_tick()
+    assert [(run, m["train/loss"], step) for run, m, step in tracker.metrics] == [("run-adamw-lr1e-03", 0.75, 6)]
+    assert len(progress.trial_lines()) == 2
