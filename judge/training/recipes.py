@@ -7,7 +7,9 @@
   TorchTrainer + DeepSpeed ZeRO-2) is to call with a DeepSpeed-wrapped model; that
   wiring is not done here (see docs/judge.md).
 - `tiny`: a 0.86M-parameter LLaMA trained from scratch on one CPU thread (AdamW 1e-3, cosine,
-  warmup 0.03), with the byte-level template tokenizer. What the CPU default judge is.
+  warmup 0.03), with the byte-level template tokenizer.
+- `small`: the same recipe on a 2.8M-parameter LLaMA (hidden 192, 6 layers, 6 heads), about
+  twice the cost per step.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ RECIPES = {
     "tiny": Recipe("tiny", TrainSettings(lr=1e-3, epochs=1.0, batch_size=32, max_length=128,
                                          eval_every=500, save_every=500),
                    shape=TinyJudgeShape(), notes="from scratch, 1 CPU thread"),
+    "small": Recipe("small", TrainSettings(lr=1e-3, epochs=1.0, batch_size=32, max_length=128,
+                                           eval_every=500, save_every=500),
+                    shape=TinyJudgeShape(hidden_size=192, num_layers=6, num_heads=6),
+                    notes="tiny's recipe, 1.5x wider and deeper (2.8M parameters)"),
 }
 
 
