@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 # The last word of a key that names a secret (after `_`, `-`, `.` or at the start).
@@ -76,6 +76,15 @@ def redact_url(url: str) -> str:
         return text
     query = [(k, MASK if is_secret_name(k) else v) for k, v in pairs]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(the URL without `user:password@`, user, password), for a client that can take its
+    credentials apart from the URL, so nothing it prints or raises carries them."""
+    m = URL_PASSWORD.match(url)
+    if m is None:
+        return url, None, None
+    return m["scheme"] + url[m.end():], unquote(m["user"]), unquote(m["pw"])
 
 
 def redact_text(text: str) -> str:

@@ -8,6 +8,7 @@ Adaptive search plugs in through `TrialOptions` (searcher, scheduler, per-epoch 
 from __future__ import annotations
 
 import copy
+import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from ray import tune
 from hpo.config import ExperimentConfig
 from hpo.secrets import redact, secret_values
 from hpo.types import TrainingSpec
+
+SECRETS_KEY = "hpo_secrets"  # a trial's live secrets beside its redacted config, never in it
 
 SECRETS_KEY = "hpo_secrets"  # a trial's live secrets beside its redacted config, never in it
 
@@ -144,6 +147,7 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     if ray.is_initialized():
         return
     prepare_env()
+    keep_keys_out_of_runtime_env()
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     address = cluster.cluster_address(cfg) or cluster.local_cluster()
@@ -152,6 +156,16 @@ def ensure_ray(cfg: ExperimentConfig) -> None:
     else:
         ray.init(address="local", num_cpus=ray_cpus(cfg), include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
+
+
+def keep_keys_out_of_runtime_env() -> None:
+    """Ray Tune copies the driver's AWS keys into every trial actor's runtime_env, which Ray's
+    runtime-env agent then logs in clear (runtime_env_agent.log). Trials read them from their
+    node's environment instead: inherited on a private Ray, set on each node of a cluster."""
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE = {name for name in class_cache.ENV_VARS_TO_PROPAGATE
+                                         if not name.startswith("AWS_")}
 
 
 def join_cluster(cfg: ExperimentConfig) -> str | None:
@@ -253,6 +267,17 @@ def spec_lookup(by_id: dict[str, TrainingSpec],
     def training_id(config: dict[str, Any]) -> str:
         return from_config(config).training_id if from_config else str(config["spec_id"])
     return training_id
+
+
+def with_secrets(config: dict[str, Any]) -> ExperimentConfig:
+    """The trial's config with the live secrets put back, for the judge a searcher's report
+    wrapper builds; training gets the redacted one, so nothing it writes or hands on has them."""
+    from hpo.config import set_dotted
+
+    data = copy.deepcopy(config["cfg"])
+    for dotted, value in config.get(SECRETS_KEY, {}).items():
+        set_dotted(data, dotted, value)
+    return ExperimentConfig.model_validate(data)
 
 
 def with_secrets(config: dict[str, Any]) -> ExperimentConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 
 from judge import ray_serve
 from judge.errors import ConfigError
@@ -20,15 +21,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--python", default=None, help="python of the vLLM venv (default: this one)")
     p.add_argument("--served-name", default=None, help="model name clients use (default: MODEL)")
     p.add_argument("--max-model-len", type=int, default=None)
-    p.add_argument("--wait", type=float, default=300, help="seconds to wait for /health")
+    p.add_argument("--wait", type=finite_float, default=300, help="seconds to wait for /health")
     add_cluster_flags(p)
     p.set_defaults(func=run_serve_judge)
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a float that is neither NaN nor infinite (argparse's own `float` takes
+    "nan" and "inf", which then crash or hang whatever reads them)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:
     """vLLM's GPU flags, and `--ray`: run the server as a Ray actor that holds its GPUs."""
     p.add_argument("--tensor-parallel-size", type=int, default=None, help="vLLM tensor parallel size")
-    p.add_argument("--gpu-memory-utilization", type=float, default=None,
+    p.add_argument("--gpu-memory-utilization", type=finite_float, default=None,
                    help="vLLM's share of each GPU's memory (0-1)")
     p.add_argument("--api-key-env", default=None,
                    help="env variable holding the API key the server requires (never on the command line)")
@@ -38,7 +48,7 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray", action="store_true",
                    help="start the server as a Ray actor holding its GPUs, so trials never get them")
     p.add_argument("--address", default=None, help="with --ray: the cluster (default: auto)")
-    p.add_argument("--gpus", type=float, default=None,
+    p.add_argument("--gpus", type=finite_float, default=None,
                    help="with --ray: GPUs to reserve (default: the tensor parallel size, or 1)")
     p.add_argument("--detach", action="store_true", help="with --ray: leave the actor running and exit")
     p.add_argument("--any-node", action="store_true",

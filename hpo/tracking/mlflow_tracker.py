@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError, StorageError
-from hpo.secrets import redact, redact_text
+from hpo.secrets import redact, redact_text, redact_url, split_credentials
 
 _MAX_PARAM = 6000
 
@@ -32,6 +32,25 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, (int, float, str, bool)) else str(value)
 
 
+def _client(client_type: Any, uri: str) -> Any:
+    """An MlflowClient for `uri`. A tracking server's password rides in MLflow's host
+    credentials, not in the URI it keeps, so what MLflow prints (`View run at: <uri>/#/...`)
+    or raises never carries it."""
+    plain, user, password = split_credentials(uri) if uri.startswith(("http://", "https://")) else (uri, None, None)
+    client = client_type(tracking_uri=plain)
+    if password is None:
+        return client
+    store = client._tracking_client.store
+    base = store.get_host_creds
+
+    def host_creds() -> Any:
+        creds = base()
+        creds.username, creds.password = user, password
+        return creds
+    store.get_host_creds = host_creds
+    return client
+
+
 class MlflowTracker:
     """Logs to any MLflow tracking URI (default: a local sqlite store in the run root)."""
 
@@ -42,7 +61,7 @@ class MlflowTracker:
         self.uri = uri
         self._mlflow = mlflow
         try:
-            self.client = MlflowClient(tracking_uri=uri)
+            self.client = _client(MlflowClient, uri)
             exp = self.client.get_experiment_by_name(experiment)
             if exp is None:
                 location = artifact_root.resolve().as_uri() if artifact_root else None
@@ -54,7 +73,7 @@ class MlflowTracker:
                                            "custom_model_development")
         except Exception as exc:  # mlflow raises many types for a bad URI
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot open tracking URI {uri}: {first}") from None
+            raise ConfigError(f"cannot open tracking URI {redact_url(uri)}: {redact_text(first)}") from None
 
     def start_run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
                   parent_id: str | None = None) -> str:

@@ -149,6 +149,10 @@ CASES: dict[str, tuple[Files, list[str], list[str]]] = {
                                 ["judge", "eval", "--testset", "{tmp}/t.json", "--backend", "vllm",
                                  "--model", "x", "--url", "http://127.0.0.1:{port}", "--tie-band", "nan"],
                                 ["tie_band", "nan"]),
+    "serve_judge_wait_nan": ({}, ["serve-judge", "{tmp}", "--wait", "nan"], ["--wait", "nan"]),
+    "serve_judge_gpus_inf": ({}, ["serve-judge", "{tmp}", "--ray", "--gpus", "inf"], ["--gpus", "inf"]),
+    "serve_judge_memory_share_nan": ({}, ["serve-judge", "{tmp}", "--gpu-memory-utilization", "nan"],
+                                     ["--gpu-memory-utilization", "nan"]),
     "judge_eval_url_list_empty": ({"t.json": json.dumps([ITEM])},
                                   ["judge", "eval", "--testset", "{tmp}/t.json", "--backend", "vllm",
                                    "--model", "x", "--url", ","], ["URL"]),
@@ -230,7 +234,7 @@ def test_bad_input_refused_before_writing(case: str, tmp_path: Path,
     write_files(tmp_path, files)
     port = str(closed_port())
     argv = [a.replace("{tmp}", str(tmp_path)).replace("{port}", port) for a in extra]
-    argv = argv if argv[:1] in (["report"], ["judge"]) else [*run_args(tmp_path), *argv]
+    argv = argv if argv[:1] in (["report"], ["judge"], ["serve-judge"]) else [*run_args(tmp_path), *argv]
     before = snapshot(tmp_path)
     rc = call(argv)
     err = capsys.readouterr().err

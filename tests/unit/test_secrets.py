@@ -191,3 +191,10 @@ def test_trials_get_live_credentials_out_of_band(tmp_path: Path, monkeypatch: py
     fn({"spec_id": spec.training_id})
     assert seen["judge"].judge.url == ["http://u:live-pw@h1:8000", "http://h2:8000"]
     assert "live-pw" not in str(seen["train"].model_dump()) and seen["train"].data.train == cfg.data.train
+
+
+def test_split_credentials_for_clients_that_take_them_apart() -> None:
+    from hpo.secrets import split_credentials
+
+    assert split_credentials("http://hpo:p%40ss/w@127.0.0.1:5000") == ("http://127.0.0.1:5000", "hpo", "p@ss/w")
+    assert split_credentials("http://127.0.0.1:5000") == ("http://127.0.0.1:5000", None, None)
