@@ -8,7 +8,6 @@ Adaptive search plugs in through `TrialOptions` (searcher, scheduler, per-epoch 
 from __future__ import annotations
 
 import copy
-import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ from ray import tune
 from hpo.config import ExperimentConfig
 from hpo.secrets import redact, secret_values
 from hpo.types import TrainingSpec
-
-SECRETS_KEY = "hpo_secrets"  # a trial's live secrets beside its redacted config, never in it
 
 SECRETS_KEY = "hpo_secrets"  # a trial's live secrets beside its redacted config, never in it
 
@@ -267,17 +264,6 @@ def spec_lookup(by_id: dict[str, TrainingSpec],
     def training_id(config: dict[str, Any]) -> str:
         return from_config(config).training_id if from_config else str(config["spec_id"])
     return training_id
-
-
-def with_secrets(config: dict[str, Any]) -> ExperimentConfig:
-    """The trial's config with the live secrets put back, for the judge a searcher's report
-    wrapper builds; training gets the redacted one, so nothing it writes or hands on has them."""
-    from hpo.config import set_dotted
-
-    data = copy.deepcopy(config["cfg"])
-    for dotted, value in config.get(SECRETS_KEY, {}).items():
-        set_dotted(data, dotted, value)
-    return ExperimentConfig.model_validate(data)
 
 
 def with_secrets(config: dict[str, Any]) -> ExperimentConfig:
