@@ -53,6 +53,48 @@ def _count(rng: random.Random) -> tuple[str, str, str]:
 TASKS: dict[str, Task] = {"reverse": _reverse, "uppercase": _uppercase, "add": _add,
                           "sort": _sort, "count": _count}
 
+# Open-answer families: many answers are right, the validation set stores one of them (drawn at
+# random), and a checker decides. There, validation loss on the stored reference is no answer
+# key. Kept out of TASKS, so the judge's synthetic training pairs (which draw from TASKS) and
+# the default mix stay as they are.
+ANY_ORDER = "Give the letters of the string in any order."
+ANY_LETTER = "Name a letter that occurs in the string."
+ANY_NUMBER = "Write a number from the first to the second."
+
+
+def _any_order(rng: random.Random) -> tuple[str, str, str]:
+    w = _word(rng)
+    letters = list(w)
+    rng.shuffle(letters)
+    return ANY_ORDER, w, "".join(letters)
+
+
+def _any_letter(rng: random.Random) -> tuple[str, str, str]:
+    w = _word(rng)
+    return ANY_LETTER, w, rng.choice(w)
+
+
+def _any_number(rng: random.Random) -> tuple[str, str, str]:
+    a = rng.randint(0, 90)
+    b = a + rng.randint(2, 9)
+    return ANY_NUMBER, f"{a} {b}", str(rng.randint(a, b))
+
+
+def _in_range(inp: str, answer: str) -> bool:
+    lo, hi = (int(v) for v in inp.split())
+    return answer.isdigit() and lo <= int(answer) <= hi
+
+
+OPEN_TASKS: dict[str, Task] = {"any_order": _any_order, "any_letter": _any_letter,
+                               "any_number": _any_number}
+# instruction -> check(input, stripped answer): is the answer right?
+CHECKS: dict[str, Callable[[str, str], bool]] = {
+    ANY_ORDER: lambda inp, ans: sorted(ans) == sorted(inp),
+    ANY_LETTER: lambda inp, ans: len(ans) == 1 and ans in inp,
+    ANY_NUMBER: _in_range,
+}
+ALL_TASKS: dict[str, Task] = {**TASKS, **OPEN_TASKS}
+
 
 def _draw(tasks: Sequence[str], n: int, rng: random.Random, prefix: str,
           exclude: set[tuple[str, str]]) -> list[Example]:
@@ -64,7 +106,7 @@ def _draw(tasks: Sequence[str], n: int, rng: random.Random, prefix: str,
         if attempts > 50 * n + 1000:
             raise ConfigError(f"synthetic suite: cannot draw {n} distinct examples for tasks {list(tasks)}")
         task = tasks[len(out) % len(tasks)]
-        instruction, inp, answer = TASKS[task](rng)
+        instruction, inp, answer = ALL_TASKS[task](rng)
         if (instruction, inp) in exclude:
             continue
         out.append(Example(instruction, inp, answer, id=f"{prefix}{len(out):05d}", meta={"task": task}))
@@ -74,9 +116,9 @@ def _draw(tasks: Sequence[str], n: int, rng: random.Random, prefix: str,
 def generate(tasks: Sequence[str], n_train: int, n_validation: int, seed: int) -> tuple[list[Example], list[Example]]:
     """Train and validation splits, deterministic in `seed`; validation is disjoint from train
     and has no duplicates of its own."""
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in ALL_TASKS]
     if unknown or not tasks:
-        raise ConfigError(f"unknown synthetic task(s) {unknown or '[]'}; valid: {', '.join(TASKS)}")
+        raise ConfigError(f"unknown synthetic task(s) {unknown or '[]'}; valid: {', '.join(ALL_TASKS)}")
     train = _draw(tasks, n_train, random.Random(f"hpo-synthetic-train-{seed}"), "syn-t", set())
     seen = {(e.instruction, e.input) for e in train}
     validation: list[Example] = []
@@ -97,17 +139,27 @@ def _scored(predictions: Sequence[str], examples: Sequence[Example]) -> list[tup
     return [(p, e) for p, e in zip(predictions, examples, strict=True) if e.output is not None]
 
 
+def is_correct(prediction: str, example: Example) -> bool:
+    """Is `prediction` right? Open-answer families: their checker; every other example: exact
+    match with the reference (whitespace-stripped)."""
+    check = CHECKS.get(example.instruction)
+    if check is not None:
+        return check(example.input, prediction.strip())
+    return prediction.strip() == (example.output or "").strip()
+
+
 def exact_match(predictions: Sequence[str], examples: Sequence[Example]) -> float:
-    """Fraction of examples with a reference output whose prediction equals it (whitespace-stripped)."""
+    """Fraction of examples with a reference output whose prediction is right (`is_correct`:
+    exact match with the reference, or the open-answer family's checker)."""
     pairs = _scored(predictions, examples)
     if not pairs:
         raise ValueError("no example has a reference output")
-    return sum(p.strip() == (e.output or "").strip() for p, e in pairs) / len(pairs)
+    return sum(is_correct(p, e) for p, e in pairs) / len(pairs)
 
 
 def per_task_accuracy(predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
     """Exact match per task family (`meta["task"]`, or "other")."""
     groups: dict[str, list[bool]] = {}
     for p, e in _scored(predictions, examples):
-        groups.setdefault(str(e.meta.get("task", "other")), []).append(p.strip() == (e.output or "").strip())
+        groups.setdefault(str(e.meta.get("task", "other")), []).append(is_correct(p, e))
     return {task: sum(hits) / len(hits) for task, hits in sorted(groups.items())}

@@ -13,6 +13,7 @@ from typing import Any
 
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
+from hpo.data.synthetic import is_correct
 from hpo.errors import TrialsFailedError
 from hpo.feed import CandidateFeed
 from hpo.judging import build_pairwise
@@ -108,7 +109,7 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
         baseline = play_match(result.winner, baseline_id, judge, early_decision=False, stage="baseline")
         say(f"winner vs baseline: {baseline.wins} win / {baseline.losses} lose / {baseline.ties} tie")
     stats = pairwise.stats_dict() if hasattr(pairwise, "stats_dict") else {}
-    table = build_table(log.observations(), answers, val, stored_verdicts(pairwise))
+    table = build_table(log.observations(), answers, val, stored_verdicts(pairwise), is_correct)
     return {"result": result, "baseline": baseline, "forfeits": judge.forfeits,
             "confidence": confidence,
             "audit": audit(table, deciding_match(result), None if baseline is None else (baseline.a, baseline.b)),

@@ -203,17 +203,19 @@ def _view(judgment: Judgment | None, swapped: bool) -> int | None:
     return -v if swapped else v
 
 
-def _right(answer: str, reference: str) -> bool:
-    """Exact match, the rule of the `exact_match` metric (whitespace-stripped)."""
-    return answer.strip() == reference.strip()
+def exact(answer: str, example: Example) -> bool:
+    """Exact match with the reference (whitespace-stripped)."""
+    return answer.strip() == (example.output or "").strip()
 
 
 def build_table(observations: Sequence[tuple[str, str, int, int]],
                 answers: Mapping[str, Sequence[str]], examples: Sequence[Example],
-                lookup: Lookup | None) -> list[JudgedItem]:
+                lookup: Lookup | None,
+                right: Callable[[str, Example], bool] = exact) -> list[JudgedItem]:
     """The verdict table of a run: its item outcomes (a, b, item, outcome in a's view), each
     with both orders' raw verdicts from the verdict store (`lookup`; None: not kept), the
-    answers' lengths and, where the example has a reference, the verdict it implies."""
+    answers' lengths and, where the example has a reference, the verdict `right` implies (the
+    run passes the rule of its `exact_match` metric, which checks open-answer items)."""
     requests: list[JudgeRequest] = []
     for a, b, i, _ in observations:
         ex = examples[i]
@@ -225,7 +227,8 @@ def build_table(observations: Sequence[tuple[str, str, int, int]],
         ans_a, ans_b, ref = answers[a][i], answers[b][i], examples[i].output
         table.append(JudgedItem(a, b, i, outcome, _view(found[2 * k], False),
                                 _view(found[2 * k + 1], True), len(ans_a), len(ans_b),
-                                None if ref is None else truth_verdict(_right(ans_a, ref), _right(ans_b, ref))))
+                                None if ref is None else truth_verdict(right(ans_a, examples[i]),
+                                                                       right(ans_b, examples[i]))))
     return table
 
 
