@@ -124,6 +124,8 @@ class RunDir:
             why = "" if isinstance(state, dict) else "not a JSON object"
         except json.JSONDecodeError as exc:
             why = exc.msg
+        except RecursionError:
+            why = "nested too deeply"
         except (OSError, UnicodeDecodeError) as exc:
             why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc.strerror or "unreadable"
         if why:
