@@ -93,6 +93,8 @@ class AnswerStore:
             raise ValueError(exc.strerror or "unreadable") from None
         except ValueError:  # truncated JSON, not UTF-8
             raise ValueError("not complete JSON") from None
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"format {found!r}, expected {FORMAT!r}")

@@ -85,7 +85,8 @@ def write_answers(store: AnswerStore, spec: TrainingSpec, epoch: int, n: int) ->
     return store.write(spec, epoch, examples, [str(i) for i in range(n)], {"train_loss": 1.0})
 
 
-@pytest.mark.parametrize("damage", ["truncated", "wrong format", "too few answers", "not an object"])
+@pytest.mark.parametrize("damage", ["truncated", "wrong format", "too few answers", "not an object",
+                                    "nested too deeply"])
 def test_a_corrupt_answers_file_is_set_aside_and_its_training_reset(tmp_path: Path, damage: str) -> None:
     store, spec = AnswerStore(tmp_path), TrainingSpec(lr=2e-5, optimizer="adamw", scheduler="cosine", epochs=2)
     good, bad = write_answers(store, spec, 1, 4), write_answers(store, spec, 2, 4)
@@ -93,7 +94,8 @@ def test_a_corrupt_answers_file_is_set_aside_and_its_training_reset(tmp_path: Pa
     bad.write_text({"truncated": bad.read_text()[:40],
                     "wrong format": json.dumps({**payload, "format": "other/v0"}),
                     "too few answers": json.dumps({**payload, "answers": payload["answers"][:2]}),
-                    "not an object": "[1, 2]"}[damage])
+                    "not an object": "[1, 2]",
+                    "nested too deeply": "[" * 200_000 + "]" * 200_000}[damage])
     trial = tmp_path / "trials" / spec.training_id
     trial.mkdir(parents=True)
     (trial / "done.json").write_text("{}")  # finished: its last state is gone, so it re-runs
