@@ -8,11 +8,16 @@ on that run's stored answers (the same 80 candidates for every method), each sel
 candidate and we score it with the truth (exact match on the validation set, which no selector
 reads except the `reference` oracle):
 
-  * the tournament winner under the trained LLM judge (blocked, and racing: the robust strategy);
+  * the tournament winner under the trained LLM judge (blocked, and racing: the robust strategy),
+    with the strict tie policy and with `soft` (probabilities averaged over both orders);
   * the same under the `reference` oracle (exact match with the gold answer, then similarity);
   * the lowest-validation-loss candidate (what classical HPO selects on);
   * the Alpaca-default baseline (its own training, 3 epochs at the default settings);
   * a random candidate (its expectation: the mean over all 80).
+
+On the open-answer families (`--run-set 'data.synthetic.tasks=[any_order,any_letter,any_number]'`)
+"exact match" is the families' checker (many answers are right), so validation loss on the one
+stored reference is no answer key there.
 
 Regret = best candidate's exact match - the pick's. Prints one row per method (mean and per
 seed), plus each run's wall time. `--work DIR` keeps the runs; finished runs are reused.
@@ -119,11 +124,13 @@ def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
     answers = {c: d.answers for c, d in data.items()}
     out = {"best": max(em[c] for c in cands), "random candidate (mean of 80)": statistics.mean(em[c] for c in cands)}
     llm = JudgeConfig(backend="hf", model=same_model_as_run(run_dir, judge_model), batch_size=128)
+    soft = llm.model_copy(update={"policy": "soft"})  # same judge, same store: few new calls
     oracle = JudgeConfig(backend="reference")
     for name, cfg, slug in ((f"LLM judge ({Path(judge_model).name})", llm, "llm"),
+                            (f"LLM judge ({Path(judge_model).name}, soft)", soft, "llm"),
                             ("reference oracle", oracle, "reference")):
-        store = judge_store(run_dir, slug, seed_from_run=slug == "llm")
-        for strategy, winner in tournament_picks(cfg, store, seed, cands, answers, val).items():
+        verdicts = judge_store(run_dir, slug, seed_from_run=slug == "llm")
+        for strategy, winner in tournament_picks(cfg, verdicts, seed, cands, answers, val).items():
             out[f"{name}, {strategy}"] = em[winner]
     losses = {c: d.metrics.get("validation_loss") for c, d in data.items() if c in cands}
     if all(v is not None for v in losses.values()):
