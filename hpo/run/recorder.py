@@ -82,12 +82,13 @@ class RunRecorder:
         """Ray Tune's loop ticks: pass on the trials' new step and generation events."""
         self.tail.tick()
 
-    def on_progress(self, training_id: str, event: dict[str, Any]) -> None:
-        """One step event: MLflow step metrics on the child run; either event: the view's line."""
-        if event["event"] == "step" and self._known(training_id):
-            self.tracker.log_metrics(self._child(training_id), step_metrics(event),
-                                     step=int(event["global_step"]))
-        self.progress.trial(training_id, event)
+    def on_progress(self, training_id: str, events: list[dict[str, Any]]) -> None:
+        """A training's new events: its steps' metrics on the child run in one batch; the latest
+        event is its line in the view."""
+        steps = [(int(e["global_step"]), step_metrics(e)) for e in events if e["event"] == "step"]
+        if steps and self._known(training_id):
+            self.tracker.log_steps(self._child(training_id), steps)
+        self.progress.trial(training_id, events[-1])
 
     def _known(self, training_id: str) -> bool:
         """Is it a training of the plan? A search's new sample may write before it is recorded."""

@@ -28,12 +28,13 @@ def step_metrics(event: dict[str, Any]) -> dict[str, float]:
 
 
 class EventTail:
-    """New progress events of every trial folder under `trials`, each handed to `sink` once.
+    """New progress events of every trial folder under `trials`, each handed to `sink` once
+    (a training's new events together).
 
     Lines already present when the tail starts (a resumed run) are skipped: they were
     logged by the run's earlier execution."""
 
-    def __init__(self, trials: Path, sink: Callable[[str, dict[str, Any]], None],
+    def __init__(self, trials: Path, sink: Callable[[str, list[dict[str, Any]]], None],
                  interval_s: float = 1.0) -> None:
         self.trials, self.sink, self.interval_s = Path(trials), sink, interval_s
         self.seen = {p.parent.name: _count(p) for p in self.trials.glob("*/events.jsonl")}
@@ -49,14 +50,14 @@ class EventTail:
             self.flush(path.parent.name)
 
     def flush(self, training_id: str) -> None:
-        """Hand on the new progress events of one training (now, whatever the interval)."""
+        """Hand on the new progress events of one training, in one call (now, whatever the
+        interval): the sink logs them to MLflow in one batch."""
         path = self.trials / training_id / "events.jsonl"
         lines = _lines(path)
         start, self.seen[training_id] = self.seen.get(training_id, 0), len(lines)
-        for line in lines[start:]:
-            event = _parse(line)
-            if event is not None and event.get("event") in PROGRESS_EVENTS:
-                self.sink(training_id, event)
+        events = [e for e in map(_parse, lines[start:]) if e is not None and e.get("event") in PROGRESS_EVENTS]
+        if events:
+            self.sink(training_id, events)
 
 
 def _lines(path: Path) -> list[str]:

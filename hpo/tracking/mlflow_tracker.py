@@ -111,6 +111,16 @@ class MlflowTracker:
         for i in range(0, len(rows), 1000):
             self.client.log_batch(run_id, metrics=rows[i:i + 1000])
 
+    def log_steps(self, run_id: str, rows: Sequence[tuple[int, Mapping[str, float]]]) -> None:
+        """Several steps' metrics in one batched call (step progress: one call per look)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, int(step)) for step, values in rows
+                   for k, v in values.items() if math.isfinite(float(v))]
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
+
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in redact({k: str(v) for k, v in tags.items()}).items():
             self.client.set_tag(run_id, key, value)

@@ -56,7 +56,7 @@ def test_tail_hands_on_new_progress_events_once(tmp_path: Path) -> None:
     old.parent.mkdir()
     old.write_text(json.dumps({"event": "step", "epoch": 1, "step": 1, "steps": 2}) + "\n")
     got: list[tuple[str, str]] = []
-    tail = EventTail(tmp_path, lambda tid, e: got.append((tid, e["event"])), interval_s=0)
+    tail = EventTail(tmp_path, lambda tid, es: got.extend((tid, e["event"]) for e in es), interval_s=0)
     StepLog(tmp_path / "b", Dist(), 1, 1, 1, 1).step(0, 0.5, 10, 1e-3)
     GenerationLog(tmp_path / "b", 1)(100, 170)
     with (tmp_path / "b" / "events.jsonl").open("a") as fh:
@@ -129,8 +129,8 @@ class _Tracker:
     def start_run(self, name: str, params: Any, tags: Any, parent_id: str | None = None) -> str:
         return f"run-{name}"
 
-    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
-        self.metrics.append((run_id, metrics, step))
+    def log_steps(self, run_id: str, rows: list[tuple[int, dict[str, float]]]) -> None:
+        self.metrics += [(run_id, m, step) for step, m in rows]
 
     def log_dataset(self, *args: Any) -> None: ...
 

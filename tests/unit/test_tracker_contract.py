@@ -25,6 +25,7 @@ def test_tracker_protocol_roundtrip(tracker: Any, tmp_path: Path) -> None:
     assert parent != child and isinstance(parent, str)
     tracker.log_metrics(child, {"loss": 1.5, "nan": float("nan")}, step=2)
     tracker.log_series(child, "train_loss_step", [(1, 2.0), (2, 1.5)])
+    tracker.log_steps(child, [(10, {"train/loss": 2.0, "train/lr": 1e-3}), (20, {"train/loss": 1.5})])
     tracker.log_params(child, {"lr": 1e-3, "extra": "x"})  # re-logging a param is not an error
     (tmp_path / "f.txt").write_text("hello")
     tracker.log_artifact(parent, tmp_path / "f.txt")
@@ -89,3 +90,12 @@ def test_mlflow_datasets_show_name_source_and_digest(tmp_path: Path) -> None:
     (inp,) = t.client.get_run(run).inputs.dataset_inputs
     assert (inp.dataset.name, inp.dataset.source) == ("tiny-train", "/data/train.jsonl")
     assert len(inp.dataset.digest) == 16 and inp.tags[0].value == "training"
+
+
+def test_mlflow_log_steps_is_a_metric_history(tmp_path: Path) -> None:
+    t = TRACKERS.create("mlflow", uri=f"sqlite:///{tmp_path}/m.db", experiment="x",
+                        artifact_root=tmp_path / "art")
+    run = t.start_run("c", {}, {})
+    t.log_steps(run, [(10, {"train/loss": 2.0, "train/lr": 1e-3}), (20, {"train/loss": 1.5})])
+    history = t.client.get_metric_history(run, "train/loss")
+    assert sorted((m.step, m.value) for m in history) == [(10, 2.0), (20, 1.5)]
