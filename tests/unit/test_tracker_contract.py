@@ -49,6 +49,14 @@ def test_mlflow_tables_and_status(tmp_path: Path) -> None:
 
     table = json.loads(next((tmp_path / "art").rglob("m.json")).read_text())
     assert table["columns"] == ["stage", "wins", "extra"] and table["data"][0][:2] == ["final", 3]
+    t.log_steps(run, [(10, {"train/loss": 2.0, "train/lr": 1e-3}), (20, {"train/loss": 1.5})])
+    history = t.client.get_metric_history(run, "train/loss")
+    assert sorted((m.step, m.value) for m in history) == [(10, 2.0), (20, 1.5)]
+    (tmp_path / "train.jsonl").write_text('{"instruction": "a"}\n')
+    t.log_dataset(run, "tiny-train", tmp_path / "train.jsonl", "/data/train.jsonl", "training")
+    (inp,) = t.client.get_run(run).inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.source) == ("tiny-train", "/data/train.jsonl")
+    assert len(inp.dataset.digest) == 16 and inp.tags[0].value == "training"
     t.end_run(run, "FAILED")
     assert t.run_status(run) == "FAILED"
     t.reopen_run(run)
@@ -80,22 +88,3 @@ def test_unopenable_tracking_uri_is_one_line_config_error(tmp_path: Path) -> Non
         TRACKERS.create("mlflow", uri="bogus-scheme://nowhere", experiment="x")
     assert "\n" not in str(exc.value)
 
-
-def test_mlflow_datasets_show_name_source_and_digest(tmp_path: Path) -> None:
-    t = TRACKERS.create("mlflow", uri=f"sqlite:///{tmp_path}/m.db", experiment="x",
-                        artifact_root=tmp_path / "art")
-    run = t.start_run("p", {}, {})
-    (tmp_path / "train.jsonl").write_text('{"instruction": "a"}\n')
-    t.log_dataset(run, "tiny-train", tmp_path / "train.jsonl", "/data/train.jsonl", "training")
-    (inp,) = t.client.get_run(run).inputs.dataset_inputs
-    assert (inp.dataset.name, inp.dataset.source) == ("tiny-train", "/data/train.jsonl")
-    assert len(inp.dataset.digest) == 16 and inp.tags[0].value == "training"
-
-
-def test_mlflow_log_steps_is_a_metric_history(tmp_path: Path) -> None:
-    t = TRACKERS.create("mlflow", uri=f"sqlite:///{tmp_path}/m.db", experiment="x",
-                        artifact_root=tmp_path / "art")
-    run = t.start_run("c", {}, {})
-    t.log_steps(run, [(10, {"train/loss": 2.0, "train/lr": 1e-3}), (20, {"train/loss": 1.5})])
-    history = t.client.get_metric_history(run, "train/loss")
-    assert sorted((m.step, m.value) for m in history) == [(10, 2.0), (20, 1.5)]
