@@ -178,7 +178,8 @@ def ranking_section(report: dict[str, Any], top: int) -> list[str]:
         note = (f"order: the '{report['strategy']}' strategy's ranking, winner first; no matches were"
                 " played (val_loss: lowest validation loss first, no judge calls)")
     if has_truth:
-        note += "; TRUTH columns: exact match against the validation reference answers"
+        note += ("; TRUTH columns: share of right answers on the validation set (exact match with"
+                 " the reference; open-answer families: their checker)")
     return [f"== Tournament ranking (top {top}) ==", note, table(headers, rows)]
 
 
