@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +54,37 @@ def test_run_end_to_end_reads_back_from_mlflow(tmp_path: Path, small_space: tupl
 
     again = hpo_cli("report", str(run_dir))
     assert again.returncode == 0 and report["winner"]["candidate_id"] in again.stdout
+    assert "== Cost ==" in again.stdout
+    _step_progress_and_cost(client, children, run_dir, report, parent.data.metrics)
+    _no_ray_tune_console(proc.stdout + proc.stderr)
+    exported = hpo_cli("report", str(run_dir), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert exported.returncode == 0 and sorted(r["candidate"] for r in rows) == sorted(ids)
+
+
+def _step_progress_and_cost(client: Any, children: list[Any], run_dir: Path, report: dict[str, Any],
+                            parent_metrics: dict[str, float]) -> None:
+    """Each child's train/loss curve has more points than epochs, the first before its first
+    checkpoint's answers; the cost summary counts every training's tokens."""
+    for child in children:
+        training_id = child.data.tags["hpo.training_id"]
+        epochs = int(child.data.params["epochs"])
+        history = client.get_metric_history(child.info.run_id, "train/loss")
+        assert len(history) > epochs, (training_id, len(history))
+        lines = (run_dir / "trials" / training_id / "events.jsonl").read_text().splitlines()
+        kinds = [json.loads(ln)["event"] for ln in lines]
+        assert "step" in kinds[:kinds.index("answers")] and "generation" in kinds
+    cost = report["cost"]
+    assert len(cost["trainings"]) == 3 and all(t["train_tokens"] > 0 for t in cost["trainings"])
+    assert cost["judge"]["calls"] == report["judge_stats"]["calls"]
+    assert parent_metrics["cost/train_tokens"] == cost["train_tokens"] > 0
+    parent = client.get_run(children[0].data.tags["mlflow.parentRunId"])
+    note = parent.data.tags["mlflow.note.content"]
+    assert f"**Winner:** `{report['winner']['candidate_id']}`" in note and "**Cost:**" in note
+    names = {d.dataset.name for d in parent.inputs.dataset_inputs}
+    assert names == {f"{report['experiment']}-train", f"{report['experiment']}-validation"}
+
+
+def _no_ray_tune_console(output: str) -> None:
+    """Ray Tune's status tables and its Tuner.restore hint stay out of the user's terminal."""
+    assert "Tuner.restore" not in output and "Trial status" not in output, output[-2000:]
