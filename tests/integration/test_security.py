@@ -1,15 +1,15 @@
-"""Security: the judge API key never leaks; safe defaults; config paths stay inside the run folder.
+"""Security: no secret leaks; safe defaults; config paths stay inside the run folder.
 
-The leak check runs a real tiny `hpo run` with the `vllm` backend against the stub server,
-which *requires* the key (so the test fails if the key is not sent at all), then searches
-every byte under the run root (MLflow sqlite store, artifacts, verdict store, report, Ray
-experiment state, logs) and the process output for the secret.
+The leak checks run real tiny `hpo run`s with the `vllm` backend against the stub server,
+which *requires* the key (so a test fails if the key is not sent at all), then search every
+byte the run wrote (run root with its MLflow sqlite store, artifacts, verdict store, report,
+Ray experiment state; a tracking server's store; the run's Ray session; the servers' and the
+processes' output) and every spawned process's command line for the planted secrets.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import subprocess
@@ -40,43 +40,8 @@ from tests.helpers.procs import (
 
 pytestmark = pytest.mark.integration
 
-SECRET = "some-secret-value"
-
-
 def files_containing(root: Path, needle: bytes) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and needle in p.read_bytes()]
-
-
-def test_api_key_never_leaks(tmp_path: Path) -> None:
-    (tmp_path / "grid.yaml").write_text(SMALL_GRID)
-    (tmp_path / "base.yaml").write_text(SMALL_BASELINE)
-    root = tmp_path / "runs"
-    with OpenAIStub(api_key=SECRET) as stub:
-        stub.answer = prefer_longer
-        args = ["run", "--run-root", str(root), "--space", str(tmp_path / "grid.yaml"),
-                "--set", f"search.baseline={tmp_path / 'base.yaml'}", "--set", "data.synthetic.n_train=300",
-                "--set", "data.synthetic.n_validation=8", "--set", "tournament.blocks=1",
-                "--judge", "vllm", "--judge-model", stub.model, "--judge-url", stub.url, "--run-name", "sec"]
-        proc = start_hpo(args, tmp_path / "logs", env={"HPO_JUDGE_API_KEY": SECRET})
-        try:
-            rc = proc.wait(400)
-        finally:
-            kill_marked(proc.marker)
-        sent = {r.headers.get("authorization") for r in stub.completions()}
-    out, err = proc.output()
-    assert rc == 0, err[-3000:]
-    assert sent == {f"Bearer {SECRET}"}, "the key was not sent with every judge request"
-    assert SECRET not in out and SECRET not in err
-    assert files_containing(root, SECRET.encode()) == []
-    report = json.loads((root / "sec" / "report.json").read_text())
-    assert report["judge_stats"]["calls"] > 0  # the judge really was used
-
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-    for run in client.search_runs([experiment_id(client)]):
-        values = [*run.data.params.values(), *run.data.tags.values()]
-        assert not any(SECRET in str(v) for v in values)
 
 
 URL_PASSWORD = "url-pass-5e1f"
