@@ -53,8 +53,8 @@ bench-full: bench  ## plus two full tiny runs, the adaptive comparison, 1 vs 2 w
 bench-premise:  ## the premise: LLM-judge pick vs oracle, validation loss, Alpaca default, random (3 full runs)
 	$(BIN)/python benchmarks/bench_premise.py --seeds 0 1 2
 
-judge:  ## rebuild judges/tiny-suite-judge (shipped in the package: hpo/assets/judges/), the CPU default's trained judge (deterministic; ~15-50 min on 1 core)
-	$(BIN)/hpo judge train --synthetic --out hpo/assets/judges/tiny-suite-judge --pairs 60000 --heldout-pairs 600 --max-steps 2200
+judge:  ## rebuild judges/tiny-suite-judge (shipped in the package: hpo/assets/judges/), the CPU default's trained judge (deterministic; ~15-25 min on 1 core)
+	$(BIN)/hpo judge train --synthetic --out hpo/assets/judges/tiny-suite-judge --pairs 100000 --heldout-pairs 600 --max-steps 6000 --no-reference
 
 demo:  ## the embedded CPU default: 80 candidates -> tournament -> winner
 	$(BIN)/hpo run --experiment experiments/tiny-cpu.yaml

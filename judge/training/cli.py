@@ -22,7 +22,7 @@ from judge.training.data import Pair, drop_references, load_pairs, save_pairs, s
 
 # The recipes' names, known without importing torch (judge.training.recipes builds models); a
 # unit test keeps them equal to `judge.training.recipes.RECIPES`.
-RECIPE_NAMES = ("pandalm", "tiny", "small")
+RECIPE_NAMES = ("pandalm", "tiny")
 
 # (n_train, n_heldout, seed) -> (train pairs, held-out pairs, tokenizer pieces, description)
 SyntheticSource = Callable[[int, int, int], tuple[list[Pair], list[Pair], list[str], dict[str, Any]]]

@@ -7,9 +7,8 @@
   TorchTrainer + DeepSpeed ZeRO-2) is to call with a DeepSpeed-wrapped model; that
   wiring is not done here (see docs/judge.md).
 - `tiny`: a 0.86M-parameter LLaMA trained from scratch on one CPU thread (AdamW 1e-3, cosine,
-  warmup 0.03), with the byte-level template tokenizer.
-- `small`: the same recipe on a 2.8M-parameter LLaMA (hidden 192, 6 layers, 6 heads), about
-  twice the cost per step.
+  warmup 0.03), with the byte-level template tokenizer. What the CPU default judge is. (A
+  2.8M-parameter variant, hidden 192 and 6 layers, was measured and dropped: docs/judge.md.)
 """
 
 from __future__ import annotations
@@ -37,10 +36,6 @@ RECIPES = {
     "tiny": Recipe("tiny", TrainSettings(lr=1e-3, epochs=1.0, batch_size=32, max_length=128,
                                          eval_every=500, save_every=500),
                    shape=TinyJudgeShape(), notes="from scratch, 1 CPU thread"),
-    "small": Recipe("small", TrainSettings(lr=1e-3, epochs=1.0, batch_size=32, max_length=128,
-                                           eval_every=500, save_every=500),
-                    shape=TinyJudgeShape(hidden_size=192, num_layers=6, num_heads=6),
-                    notes="tiny's recipe, 1.5x wider and deeper (2.8M parameters)"),
 }
 
 
