@@ -88,6 +88,9 @@ def publish_finished(tracker: Any, rd: RunDir) -> None:
         return
     report = json.loads(path.read_text())
     log_tables(tracker, parent, report)
+    from hpo.tracking.answers_table import log_answer_table
+
+    log_answer_table(tracker, parent, rd.path, report)
     log_child_standings(tracker, state.get("child_runs", {}), report)
     log_child_costs(tracker, state.get("child_runs", {}), report)
     from hpo.tracking.describe import NOTE_TAG, description

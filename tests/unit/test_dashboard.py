@@ -6,16 +6,27 @@ from pathlib import Path
 
 import pytest
 
+from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
+from hpo.data.loaders import write_jsonl
 from hpo.rundir import RunDir
+from hpo.tracking.answers_table import log_answer_table
 from hpo.tracking.dashboard import git_commit, parent_status
 from hpo.tracking.mlflow_tracker import MlflowTracker
+from hpo.types import Example, TrainingSpec
 
 
-def test_parent_status_through_interrupts_and_resumes(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> MlflowTracker:
+    """One sqlite MLflow store for the module (opening one costs seconds); each test its own runs."""
+    path = tmp_path_factory.mktemp("mlflow")
+    return MlflowTracker(f"sqlite:///{path}/m.db", "hpo", path / "art")
+
+
+def test_parent_status_through_interrupts_and_resumes(tmp_path: Path, store: MlflowTracker) -> None:
     cfg = ExperimentConfig(run_root=str(tmp_path / "runs"))
     rd = RunDir.create(cfg, "r")
-    t = MlflowTracker(f"sqlite:///{tmp_path}/m.db", "hpo", tmp_path / "art")
+    t = store
     parent = t.start_run("r", {}, {})
     child = t.start_run("c", {}, {}, parent_id=parent)
     done = t.start_run("d", {}, {}, parent_id=parent)
@@ -37,3 +48,26 @@ def test_parent_status_through_interrupts_and_resumes(tmp_path: Path) -> None:
     tags = t.client.get_run(parent).data.tags
     assert tags["hpo.resumes"] == "2" and '"judge.concurrency"' in tags["hpo.history"]
     assert rd.config().judge.concurrency == 4
+
+
+def test_answers_side_by_side_winner_and_baseline_first(tmp_path: Path, store: MlflowTracker) -> None:
+    import json
+
+    items = [Example("add 1+1", "", "2", id="v0"), Example("say hi", "", "hi", id="v1")]
+    write_jsonl(items, tmp_path / "data" / "validation.jsonl")
+    answers = AnswerStore(tmp_path)
+    specs = {"a": TrainingSpec("adamw", 1e-3, "cosine", 2), "b": TrainingSpec("sgd", 1e-2, "linear", 2),
+             "base": TrainingSpec("adamw", 2e-5, "cosine", 2, tag="baseline")}
+    for name, spec in specs.items():
+        answers.write(spec, 2, items, [f"{name} says 2", f"{name} says hi"], {})
+    answers.path(specs["b"].candidate_id(1)).parent.mkdir(exist_ok=True)
+    answers.path(specs["b"].candidate_id(1)).write_text("{trunc")  # damaged: left out
+    a, b, base = (specs[k].candidate_id(2) for k in ("a", "b", "base"))
+    report = {"winner": {"candidate_id": b}, "baseline": {"candidate_id": base}, "ranking": [b, a],
+              "candidates": [{"candidate_id": c} for c in (a, b, specs["b"].candidate_id(1))]}
+    parent = store.start_run("answers", {}, {})
+    log_answer_table(store, parent, tmp_path, report)
+    art = Path(store.client.get_run(parent).info.artifact_uri.removeprefix("file://"))
+    table = json.loads((art / "tables" / "answers.json").read_text())
+    assert table["columns"] == ["item", "instruction", "reference", f"winner: {b}", f"baseline: {base}", a]
+    assert table["data"][1] == ["v1", "say hi", "hi", "b says hi", "base says hi", "a says hi"]
