@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -208,7 +209,15 @@ def watch_command_lines(proc: HpoProcess, markers: list[str], seen: dict[int, st
     return proc.popen.returncode
 
 
-def test_planted_secrets_never_written_and_token_like_paths_resume(tmp_path: Path) -> None:
+@pytest.fixture
+def ray_tmp() -> Iterator[Path]:
+    """A run's own Ray temp folder (RAY_TMPDIR), short for AF_UNIX paths, removed afterwards."""
+    path = Path(tempfile.mkdtemp(dir="/tmp", prefix="hpo-sec-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_planted_secrets_never_written_and_token_like_paths_resume(tmp_path: Path, ray_tmp: Path) -> None:
     """One real run with a judge API key, a tracking server's password (in the URI, on a real
     MLflow server started by `hpo ui`, whose store URI is itself a planted marker) and an s3
     secret (in the environment, where pyarrow reads it; `run.storage` refuses one, see the unit
@@ -223,7 +232,6 @@ def test_planted_secrets_never_written_and_token_like_paths_resume(tmp_path: Pat
     (base / "hf_base.yaml").write_text(SMALL_BASELINE)
     store, logs, port = tmp_path / "PLANTED-db-secret-4d1a", tmp_path / "logs", free_port()
     store.mkdir()
-    ray_tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="hpo-sec-"))  # this run's Ray session, short for AF_UNIX
     ui = start_hpo(["ui", "--tracking-uri", f"sqlite:///{store}/mlflow.db", "--port", str(port)], logs)
     seen: dict[int, str] = {}
     try:
@@ -265,7 +273,6 @@ def test_planted_secrets_never_written_and_token_like_paths_resume(tmp_path: Pat
 
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")
     assert client.search_runs([experiment_id(client)]), "the run was not tracked on the server"
-    shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def mlflow_answers(port: int) -> bool:
