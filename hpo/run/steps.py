@@ -21,8 +21,10 @@ PROGRESS_EVENTS = ("step", "generation")
 
 
 def step_metrics(event: dict[str, Any]) -> dict[str, float]:
-    """A `step` event as MLflow step metrics (`train/...`), plus the fractional epoch."""
+    """A `step` event as MLflow step metrics (`train/...`), plus the fractional epoch and the
+    trial's system metrics under MLflow's own prefix (`system/...`: the UI's System metrics tab)."""
     out = {name: float(event[key]) for key, name in STEP_METRICS.items() if key in event}
+    out |= {f"system/{k}": float(v) for k, v in (event.get("system") or {}).items()}
     out["train/epoch"] = event["epoch"] - 1 + event["step"] / max(event["steps"], 1)
     return out
 

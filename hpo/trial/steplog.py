@@ -2,7 +2,8 @@
 
 Every `train.log_every_steps` optimizer steps (and at an epoch's last step) the trial appends a
 `step` event to its `events.jsonl`: the window's mean loss, the learning rate, tokens/s, the
-step and the seconds left in the epoch and in the training. The loss and token counts are summed
+step and the seconds left in the epoch and in the training, and the system metrics of the
+machine it runs on (`hpo.trial.sysmetrics`). The loss and token counts are summed
 over ranks (one small all-reduce that every rank joins at the same step), rank 0 writes.
 Generation appends `generation` events (answers done / total) per batch of a checkpoint.
 The driver tails these files (`hpo.run.steps`) into MLflow and the terminal.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.trial.dist import Dist
+from hpo.trial.sysmetrics import SystemSampler
 
 
 def due(index: int, n_steps: int, every: int) -> bool:
@@ -40,6 +42,7 @@ class StepLog:
         self.t0 = self.t_last = time.perf_counter()
         self.loss = self.tokens = 0.0
         self.count = 0
+        self.system = SystemSampler()
 
     def step(self, index: int, loss: float, tokens: int, lr: float) -> None:
         """After the optimizer step at 0-based `index`; `loss` is this rank's share of its mean."""
@@ -63,7 +66,7 @@ class StepLog:
                 "lr": lr, "tokens_per_s": round(tokens / max(now - self.t_last, 1e-9), 1),
                 "eta_epoch_s": round(left_epoch, 1),
                 "eta_training_s": round(left_epoch + per_step * self.n_steps * (self.epochs - self.epoch), 1),
-                "time": time.time()}
+                "time": time.time()} | ({"system": system} if (system := self.system.sample()) else {})
 
 
 class GenerationLog:

@@ -57,6 +57,7 @@ def test_run_end_to_end_reads_back_from_mlflow(tmp_path: Path, small_space: tupl
     assert "== Cost ==" in again.stdout
     _step_progress_and_cost(client, children, run_dir, report, parent.data.metrics)
     _no_ray_tune_console(proc.stdout + proc.stderr)
+    _answers_side_by_side(client, parent.info.run_id, run_dir, report, tmp_path)
     exported = hpo_cli("report", str(run_dir), "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert exported.returncode == 0 and sorted(r["candidate"] for r in rows) == sorted(ids)
@@ -71,6 +72,9 @@ def _step_progress_and_cost(client: Any, children: list[Any], run_dir: Path, rep
         epochs = int(child.data.params["epochs"])
         history = client.get_metric_history(child.info.run_id, "train/loss")
         assert len(history) > epochs, (training_id, len(history))
+        memory = client.get_metric_history(child.info.run_id, "system/trial_memory_rss_megabytes")
+        cpu = client.get_metric_history(child.info.run_id, "system/cpu_utilization_percentage")
+        assert memory and all(m.value > 0 for m in memory) and cpu, training_id
         lines = (run_dir / "trials" / training_id / "events.jsonl").read_text().splitlines()
         kinds = [json.loads(ln)["event"] for ln in lines]
         assert "step" in kinds[:kinds.index("answers")] and "generation" in kinds
@@ -83,6 +87,20 @@ def _step_progress_and_cost(client: Any, children: list[Any], run_dir: Path, rep
     assert f"**Winner:** `{report['winner']['candidate_id']}`" in note and "**Cost:**" in note
     names = {d.dataset.name for d in parent.inputs.dataset_inputs}
     assert names == {f"{report['experiment']}-train", f"{report['experiment']}-validation"}
+
+
+def _answers_side_by_side(client: Any, parent_id: str, run_dir: Path, report: dict[str, Any],
+                          tmp_path: Path) -> None:
+    """The parent's answers table: one row per validation item, winner and baseline first."""
+    path = client.download_artifacts(parent_id, "tables/answers.json", str(tmp_path))
+    table = json.loads(Path(path).read_text())
+    items = (run_dir / "data" / "validation.jsonl").read_text().splitlines()
+    assert len(table["data"]) == len(items)
+    assert table["columns"][:2] == ["item", "instruction"] and "reference" in table["columns"]
+    winner, base = report["winner"]["candidate_id"], report["baseline"]["candidate_id"]
+    answers = [c for c in table["columns"] if c not in ("item", "instruction", "input", "reference")]
+    assert answers[:2] == [f"winner: {winner}", f"baseline: {base}"]
+    assert len(answers) == 1 + len(report["candidates"])  # every candidate, the baseline too
 
 
 def _no_ray_tune_console(output: str) -> None:

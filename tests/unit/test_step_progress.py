@@ -151,3 +151,38 @@ def test_recorder_logs_step_metrics_for_known_trainings_and_shows_every_line(
     rec.on_tick()
     assert [(run, m["train/loss"], step) for run, m, step in tracker.metrics] == [("run-adamw-lr1e-03", 0.75, 6)]
     assert len(progress.trial_lines()) == 2
+
+
+def test_step_events_carry_system_metrics_logged_under_mlflows_names(tmp_path: Path) -> None:
+    log = StepLog(tmp_path, Dist(), every=1, epoch=1, epochs=1, n_steps=2)
+    log.step(0, 0.5, 10, 1e-3)
+    log.step(1, 0.5, 10, 1e-3)
+    row, soon_after = _events(tmp_path)
+    assert "system" not in soon_after  # at most one sample per 10 s (MLflow's default interval)
+    system = row["system"]
+    assert 0 <= system["cpu_utilization_percentage"] <= 100
+    assert 0 < system["system_memory_usage_percentage"] <= 100
+    assert 0 < system["trial_memory_rss_megabytes"] < system["system_memory_usage_megabytes"]
+    metrics = step_metrics(row)
+    assert metrics["system/trial_memory_rss_megabytes"] == system["trial_memory_rss_megabytes"]
+    assert metrics["train/loss"] == 0.5  # beside the training's own step metrics
+
+
+def test_gpu_sample_names_each_device_and_skips_utilisation_without_pynvml(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    from types import SimpleNamespace
+
+    from hpo.trial.sysmetrics import gpu_sample
+
+    def utilization(i: int) -> float:
+        if i == 1:
+            raise ModuleNotFoundError("pynvml")
+        return 87.0
+
+    cuda = SimpleNamespace(is_available=lambda: True, device_count=lambda: 2, utilization=utilization,
+                           mem_get_info=lambda i: (1e9 * (i + 1), 4e9))
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
+    assert gpu_sample() == {"gpu_0_memory_usage_megabytes": 3000.0, "gpu_0_memory_usage_percentage": 75.0,
+                            "gpu_0_utilization_percentage": 87.0, "gpu_1_memory_usage_megabytes": 2000.0,
+                            "gpu_1_memory_usage_percentage": 50.0}
