@@ -15,7 +15,8 @@ FLAG_KEYS = {"model": "model.name", "judge": "judge.backend", "judge_model": "ju
              "judge_url": "judge.url", "strategy": "tournament.strategy", "data": "data.train",
              "validation": "data.validation", "tracking_uri": "tracking.uri",
              "address": "resources.address", "run_root": "run_root", "space": "search.space",
-             "seed": "train.seed", "gpus_per_trial": "resources.gpus_per_trial"}
+             "seed": "train.seed", "gpus_per_trial": "resources.gpus_per_trial",
+             "register_winner": "tracking.register_winner"}
 
 
 def add_run_parser(sub: Any) -> None:

@@ -215,6 +215,10 @@ class TrackingConfig(_Strict):
     backend: Literal["mlflow", "none"] = "mlflow"
     uri: str | None = None  # default: sqlite:///<run_root>/mlflow.db
     experiment: str = "hpo"
+    register_winner: str | None = Field(None, description=(
+        "register the winner's weights (LoRA: its adapter) in the MLflow model registry under this "
+        "name, logged with MLflow's transformers flavour (--register-winner); needs "
+        "train.keep_weights best or all and the mlflow backend"))
 
 
 class ExperimentConfig(_Strict):
@@ -251,6 +255,9 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"model.dtype={self.model.dtype} with full fine-tuning would train pure "
                              f"{self.model.dtype} weights (Adam updates fall below its resolution); "
                              "set train.precision: bf16-mixed (fp32 master weights), or use LoRA")
+        if self.tracking.register_winner and (self.train.keep_weights == "none" or self.tracking.backend != "mlflow"):
+            raise ValueError("tracking.register_winner needs the winner's weights and MLflow: "
+                             "set train.keep_weights: best (or all) and tracking.backend: mlflow")
         adaptive = self.search.search != "grid" or self.search.scheduler != "none"
         if adaptive and self.resources.workers_per_trial > 1:
             raise ValueError("resources.workers_per_trial > 1 works with the grid search only "

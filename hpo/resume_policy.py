@@ -28,7 +28,7 @@ from hpo.secrets import MASK, contains_mask, redact
 OPERATIONAL = frozenset({
     "judge.url", "judge.concurrency", "judge.timeout_s", "judge.max_retries", "judge.deadline_s",
     "judge.api_key_env", "judge.batch_size",
-    "tracking.uri",
+    "tracking.uri", "tracking.register_winner",
     "resources.address", "resources.cpus_per_trial", "resources.gpus_per_trial",
     "resources.max_failures", "search.max_concurrent", "train.threads_per_trial",
     "train.generation_batch_size", "train.keep_weights",
@@ -40,7 +40,7 @@ FLAG_OF = {"model.name": "--model", "judge.backend": "--judge", "judge.model": "
            "judge.url": "--judge-url", "tournament.strategy": "--strategy", "data.train": "--data",
            "data.validation": "--validation", "tracking.uri": "--tracking-uri",
            "resources.address": "--address", "search.space": "--space", "train.seed": "--seed",
-           "resources.gpus_per_trial": "--gpus-per-trial"}
+           "resources.gpus_per_trial": "--gpus-per-trial", "tracking.register_winner": "--register-winner"}
 
 
 def flag_name(key: str) -> str:

@@ -23,10 +23,24 @@ def record(cfg: ExperimentConfig, rd: RunDir, report: dict[str, Any], tracker: A
     plots = make_plots(rd, report)
     export_verdicts(rd)
     log_parent(tracker, parent_id, rd, report, plots)
+    if cfg.tracking.register_winner:
+        register(cfg, rd, tracker, parent_id, report["winner"]["candidate_id"])
     rd.update_state(status="finished")
     prune_weights(cfg, rd, report["winner"]["candidate_id"])
     print(render(report, all_matches=False))
     print(f"\nrun folder: {rd.path}\nMLflow: {tracker.run_url(parent_id)} (open with: hpo ui)")
+
+
+def register(cfg: ExperimentConfig, rd: RunDir, tracker: Any, parent_id: str, winner: str) -> None:
+    """`--register-winner`: the winner's weights as a new version of the registered model."""
+    import time
+
+    from hpo.tracking.register import register_winner
+
+    t0 = time.perf_counter()
+    name = str(cfg.tracking.register_winner)
+    version = register_winner(tracker, parent_id, rd / "weights" / winner, name)
+    print(f"registered {winner} as MLflow model {name} version {version} ({time.perf_counter() - t0:.1f} s)")
 
 
 def make_plots(rd: RunDir, report: dict[str, Any]) -> list[Any]:

@@ -9,6 +9,7 @@ import pytest
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
 from hpo.data.loaders import write_jsonl
+from hpo.errors import StorageError
 from hpo.rundir import RunDir
 from hpo.tracking.answers_table import log_answer_table
 from hpo.tracking.dashboard import git_commit, parent_status
@@ -71,3 +72,31 @@ def test_answers_side_by_side_winner_and_baseline_first(tmp_path: Path, store: M
     table = json.loads((art / "tables" / "answers.json").read_text())
     assert table["columns"] == ["item", "instruction", "reference", f"winner: {b}", f"baseline: {base}", a]
     assert table["data"][1] == ["v1", "say hi", "hi", "b says hi", "base says hi", "a says hi"]
+
+
+@pytest.mark.integration  # loading and logging a model through mlflow.transformers: about 7 s
+def test_register_winner_logs_the_transformers_flavour_and_registers_a_version(
+        tmp_path: Path, store: MlflowTracker) -> None:
+    from hpo.tracking.register import register_winner
+    from tests.helpers.tiny_llama import build_tiny_llama
+
+    weights = build_tiny_llama(tmp_path / "weights" / "w-ep2", hidden=32, layers=1)
+    parent = store.start_run("registered", {}, {})
+    store.end_run(parent)
+    assert register_winner(store, parent, weights, "tiny-winner") == "1"
+    version = store.client.get_model_version("tiny-winner", "1")
+    assert version.run_id == parent and store.run_status(parent) == "FINISHED"
+    (mlmodel,) = [p for p in Path(store.client.get_run(parent).info.artifact_uri.removeprefix("file://"))
+                  .parent.parent.rglob("MLmodel")]
+    assert "transformers:" in mlmodel.read_text() and "text-generation" in mlmodel.read_text()
+    with pytest.raises(StorageError, match="no weights"):
+        register_winner(store, parent, tmp_path / "weights" / "pruned", "tiny-winner")
+
+
+def test_register_winner_flag_needs_kept_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hpo.cli import main
+
+    assert main(["run", "--register-winner", "w", "--run-root", str(tmp_path), "--dry-run"]) == 2
+    assert "train.keep_weights: best" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    cfg = ExperimentConfig(tracking={"register_winner": "w"}, train={"keep_weights": "best"})
+    assert cfg.tracking.register_winner == "w"
