@@ -14,6 +14,7 @@ of writing; an adapter is megabytes. Off by default.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,11 +57,15 @@ def load_components(weights: Path) -> dict[str, Any]:
 @contextlib.contextmanager
 def _tracking(uri: str) -> Iterator[None]:
     """MLflow's global tracking URI set to `uri` for the block, its password (if any) in
-    MLflow's credential variables rather than in the URI MLflow prints; restored after."""
+    MLflow's credential variables rather than in the URI MLflow prints, the flavour's warnings
+    quiet; all restored after."""
     import mlflow
 
     plain, user, password = split_credentials(uri) if uri.startswith(("http://", "https://")) else (uri, None, None)
     saved_uri = mlflow.get_tracking_uri()
+    log = logging.getLogger("mlflow.transformers")  # its model-card and licence warnings look up
+    saved_level = log.level                         # the Hub for a local folder: noise here
+    log.setLevel(logging.ERROR)
     saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
     if password is not None:
         os.environ.update(MLFLOW_TRACKING_USERNAME=user or "", MLFLOW_TRACKING_PASSWORD=password)
@@ -69,6 +74,7 @@ def _tracking(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(saved_uri)
+        log.setLevel(saved_level)
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
