@@ -39,7 +39,8 @@ class EventTail:
     def __init__(self, trials: Path, sink: Callable[[str, list[dict[str, Any]]], None],
                  interval_s: float = 1.0) -> None:
         self.trials, self.sink, self.interval_s = Path(trials), sink, interval_s
-        self.seen = {p.parent.name: _count(p) for p in self.trials.glob("*/events.jsonl")}
+        # bytes of each events.jsonl already handed on (or skipped): a look reads only what follows
+        self.seen = {p.parent.name: _size(p) for p in self.trials.glob("*/events.jsonl")}
         self.last = 0.0
 
     def tick(self) -> None:
@@ -55,24 +56,28 @@ class EventTail:
         """Hand on the new progress events of one training, in one call (now, whatever the
         interval): the sink logs them to MLflow in one batch."""
         path = self.trials / training_id / "events.jsonl"
-        lines = _lines(path)
-        start, self.seen[training_id] = self.seen.get(training_id, 0), len(lines)
-        events = [e for e in map(_parse, lines[start:]) if e is not None and e.get("event") in PROGRESS_EVENTS]
+        lines, self.seen[training_id] = _new_lines(path, self.seen.get(training_id, 0))
+        events = [e for e in map(_parse, lines) if e is not None and e.get("event") in PROGRESS_EVENTS]
         if events:
             self.sink(training_id, events)
 
 
-def _lines(path: Path) -> list[str]:
-    """Complete lines only: a line being written (no newline yet) waits for the next look."""
+def _new_lines(path: Path, offset: int) -> tuple[list[str], int]:
+    """The complete lines after byte `offset` and the offset after them: a line being written
+    (no newline yet) waits for the next look. Only the new bytes are read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read()
     except OSError:
-        return []
-    return text.split("\n")[:-1]
+        return [], offset
+    done = data.rfind(b"\n") + 1
+    return data[:done].decode("utf-8", errors="replace").split("\n")[:-1], offset + done
 
 
-def _count(path: Path) -> int:
-    return len(_lines(path))
+def _size(path: Path) -> int:
+    """Bytes of complete lines in `path` now (0 when unreadable)."""
+    return _new_lines(path, 0)[1]
 
 
 def _parse(line: str) -> dict[str, Any] | None:
