@@ -261,8 +261,12 @@ def test_planted_secrets_never_written_and_token_like_paths_resume(tmp_path: Pat
                                                                           str(base / "hf_base.yaml"))
     assert stored["tracking"]["uri"] == "http://hpo:***@127.0.0.1:" + str(port)
     assert any("mlflow" in ln and "server" in ln for ln in seen.values()), seen
-    for run in runs:  # the command the user typed holds the URI; what it spawned must not
-        assert TRACKING_PW in seen.pop(run.popen.pid, TRACKING_PW)
+    # The command the user typed holds the URI; what it spawned must not.
+    typed = {seen.pop(run.popen.pid, TRACKING_PW) for run in runs}
+    assert all(TRACKING_PW in ln for ln in typed)
+    # A child between fork and exec (subprocess, multiprocessing) shows its parent's argv byte
+    # for byte: that is the typed command, not a new exposure. Anything else that holds it is.
+    seen = {pid: ln for pid, ln in seen.items() if ln not in typed}
     basic = base64.b64encode(f"hpo:{TRACKING_PW}".encode()).decode()
     for needle in (JUDGE_KEY, TRACKING_PW, basic, S3_SECRET):
         assert [ln for ln in seen.values() if needle in ln] == [], needle
