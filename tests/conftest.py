@@ -32,6 +32,34 @@ config: {lr: 2.0e-5, optimizer: adamw, scheduler: cosine}
 """
 
 
+# Seconds each slow file took in CI (2 cores, two xdist workers, 2026-12-03). `make test` hands
+# whole files to two workers in collection order (--no-loadscope-reorder): the longest go first,
+# so neither worker is left running a 7-minute file alone at the end. Order only: a stale or
+# missing entry costs minutes, never a result.
+SLOW_FILES = {
+    "tests/rehearsal/test_rehearsal.py": 422,
+    "tests/integration/test_kill_resume.py": 232,
+    "tests/integration/test_judge_outage.py": 219,
+    "tests/integration/test_adaptive.py": 185,
+    "tests/integration/test_zero2_joints.py": 150,
+    "tests/integration/test_security.py": 110,
+    "tests/integration/test_nightly.py": 80,
+    "tests/integration/test_scaleout.py": 65,
+    "tests/integration/test_run_lock.py": 61,
+    "tests/integration/test_vllm_trained_judge.py": 59,
+    "tests/integration/test_mlflow_server.py": 55,
+    "tests/integration/test_faults.py": 48,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slowest files first (a stable sort: tests keep their order within a file)."""
+    def seconds(item: pytest.Item) -> int:
+        return SLOW_FILES.get(Path(str(item.path)).relative_to(REPO).as_posix(), 0)
+
+    items.sort(key=lambda item: -seconds(item))
+
+
 @pytest.fixture
 def small_space(tmp_path: Path) -> tuple[Path, Path]:
     grid, base = tmp_path / "grid.yaml", tmp_path / "base.yaml"
