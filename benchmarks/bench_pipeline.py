@@ -1,4 +1,4 @@
-"""Pipeline benchmark on the real tiny run (issue 4).
+"""Pipeline benchmark on the real tiny run.
 
 Side by side, in one invocation:
   1. wall-clock of `hpo run` with the tournament overlapping training vs after training;

@@ -1,7 +1,7 @@
 """The report of a reduced seeded grid, pinned: a refactor of the run must not change a decision.
 
 The expectation below was produced by the code before the run pipeline was restructured into
-`hpo/run/` (issue 9): same flags, seeds 0, `hpo run` on the small grid of `tests/conftest.py`.
+`hpo/run/`: same flags, seeds 0, `hpo run` on the small grid of `tests/conftest.py`.
 Two runs of that code gave byte-identical reports. When a change is *meant* to alter the
 decision (a new training recipe, a different judge call order), regenerate it from the run's
 report.json and say why in the commit.

@@ -30,7 +30,7 @@ def test_run_end_to_end_reads_back_from_mlflow(tmp_path: Path, small_space: tupl
     assert all(0.0 <= c["exact_match"] <= 1.0 for c in report["candidates"])
     assert (run_dir / "plots" / "win_rounds.png").stat().st_size > 1000
     assert "== Winner" in proc.stdout
-    conf = report["winner_confidence_set"]  # issue 14
+    conf = report["winner_confidence_set"]
     assert conf["members"][0] == report["winner"]["candidate_id"] and set(conf["members"]) <= ids
     assert ("NOT CLEARLY BEST" in proc.stdout) == (len(conf["members"]) > 1)
 

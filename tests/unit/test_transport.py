@@ -1,4 +1,4 @@
-"""Trial transport (issue 11): inputs packed on the driver and unpacked on a node, answers and
+"""Trial transport: inputs packed on the driver and unpacked on a node, answers and
 logs carried back in reports and written by the driver only."""
 
 from __future__ import annotations
