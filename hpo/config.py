@@ -87,10 +87,10 @@ class TrainConfig(_Strict):
     # Micro-batches per optimizer step; effective batch = batch_size x this x workers_per_trial.
     gradient_accumulation_steps: int = Field(1, gt=0)
     gradient_checkpointing: bool = False
-    log_every_steps: int = Field(10, gt=0, description=(
+    log_every_steps: int = Field(10, ge=0, description=(
         "optimizer steps between progress reports (loss, lr, tokens/s, ETA) to events.jsonl, "
         "MLflow (train/* step metrics) and the terminal; rank 0 writes, the last step of an "
-        "epoch always reports"))
+        "epoch always reports; 0 = off (no step reports, so no step or system metrics)"))
     # "bf16-mixed": fp32 master weights, bf16 compute (DeepSpeed bf16, else torch.autocast).
     precision: Literal["fp32", "bf16-mixed"] = "fp32"
     # Tests only: "<training_id>:<epoch>:once|always" raises mid-epoch in that training.

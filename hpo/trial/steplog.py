@@ -1,9 +1,9 @@
 """Step-level progress inside an epoch: what a user watches between checkpoints.
 
-Every `train.log_every_steps` optimizer steps (and at an epoch's last step) the trial appends a
-`step` event to its `events.jsonl`: the window's mean loss, the learning rate, tokens/s, the
-step and the seconds left in the epoch and in the training, and the system metrics of the
-machine it runs on (`hpo.trial.sysmetrics`). The loss and token counts are summed
+Every `train.log_every_steps` optimizer steps (and at an epoch's last step; never when it is 0)
+the trial appends a `step` event to its `events.jsonl`: the window's mean loss, the learning
+rate, tokens/s, the step and the seconds left in the epoch and in the training, and the system
+metrics of the machine it runs on (`hpo.trial.sysmetrics`). The loss and token counts are summed
 over ranks (one small all-reduce that every rank joins at the same step), rank 0 writes.
 Generation appends `generation` events (answers done / total) per batch of a checkpoint.
 The driver tails these files (`hpo.run.steps`) into MLflow and the terminal.
@@ -45,7 +45,10 @@ class StepLog:
         self.system = SystemSampler()
 
     def step(self, index: int, loss: float, tokens: int, lr: float) -> None:
-        """After the optimizer step at 0-based `index`; `loss` is this rank's share of its mean."""
+        """After the optimizer step at 0-based `index`; `loss` is this rank's share of its mean.
+        With `every` 0 (reports off) nothing is counted or written."""
+        if not self.every:
+            return
         self.loss, self.tokens, self.count = self.loss + loss, self.tokens + tokens, self.count + 1
         if not due(index, self.n_steps, self.every):
             return

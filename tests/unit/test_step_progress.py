@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hpo.config import ExperimentConfig
 from hpo.progress import Progress
 from hpo.run.steps import EventTail, step_metrics
 from hpo.trial.dist import Dist
@@ -43,6 +44,18 @@ def test_step_events_mean_the_window_over_ranks_and_count_down(tmp_path: Path) -
     assert rows[-1]["eta_epoch_s"] == 0 and rows[0]["eta_epoch_s"] >= 0
     assert rows[-1]["eta_training_s"] >= rows[-1]["eta_epoch_s"]  # one more epoch to go
     assert all(r["lr"] == 1e-3 and r["tokens_per_s"] > 0 and r["epochs"] == 3 for r in rows)
+
+
+def test_log_every_steps_zero_turns_step_reports_off(tmp_path: Path) -> None:
+    """0 = off (no step events, so no step or system metrics): the logging-overhead benchmark's
+    "without" arm, and a user's way to keep events.jsonl to epochs and answers."""
+    assert ExperimentConfig.model_validate({"train": {"log_every_steps": 0}}).train.log_every_steps == 0
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        ExperimentConfig.model_validate({"train": {"log_every_steps": -1}})
+    log = StepLog(tmp_path, Dist(), every=0, epoch=1, epochs=1, n_steps=3)
+    for i in range(3):
+        log.step(i, 0.5, tokens=10, lr=1e-3)
+    assert not (tmp_path / "events.jsonl").exists()
 
 
 def test_only_rank_zero_writes(tmp_path: Path) -> None:
