@@ -1,13 +1,18 @@
-"""Grid vs ASHA-on-the-judge vs Optuna TPE on the embedded default, side by side.
+"""Grid vs the adaptive modes on the embedded default (its trained judge), side by side.
 
-    python benchmarks/bench_adaptive.py --seeds 0 1 --n-train 1000 --n-validation 40
+    python benchmarks/bench_adaptive.py --seeds 0 1 2 3 4 --n-train 800 --n-validation 40 \
+        --modes grid halving-judge halving-valloss
 
-For each seed it runs, on the same data and seeds: (a) the full grid with the blocked
-tournament, (b) the same grid under ASHA driven by judge_winrate against the baseline,
-(c) Optuna TPE (+ASHA) over the same axes with at most half the grid's trainings. It prints
-training epochs spent, judge calls (distinct single-order judgments, i.e. backend calls:
-nothing is ever asked twice), wall-clock, the winner's true exact match, and its regret vs
-the best candidate of the full grid (same seed); then mean and spread over seeds.
+For each seed it runs, on the same data and seeds: (a) `grid`, the full grid with the blocked
+tournament, (b) `asha`, the same grid under ASHA driven by judge_winrate against the baseline,
+(c) `optuna`, Optuna TPE (+ASHA) over the same axes with at most half the grid's trainings,
+(d) `halving-judge`, synchronous successive halving at rungs 1, 2, 3 (eta 2) whose rungs are
+judged round robins, (e) `halving-valloss`, the same rounds ranked by validation loss; every
+mode ends with the configured tournament over what it produced. It prints training epochs spent
+(grid trainings only, the baseline's excluded; also as a fraction of the grid's), judge calls
+(distinct single-order judgments, i.e. backend calls: nothing is ever asked twice), wall-clock,
+the winner's true exact match, and its regret vs the best candidate of the full grid (same
+seed); then the mean ± standard error over seeds.
 
 Runs go through the real CLI in subprocesses (with the adaptive hooks applied, as in
 tests/integration/test_adaptive.py). Expensive on 2 cores: keep sizes small.
@@ -36,7 +41,7 @@ params:
   optimizer: {{type: choice, values: [sgd, adamw]}}
   scheduler: {{type: choice, values: [cosine, linear]}}
 """
-MODES = ("grid", "asha", "optuna")
+MODES = ("grid", "asha", "optuna", "halving-judge", "halving-valloss")
 
 
 def mode_flags(mode: str, work: Path, args: argparse.Namespace) -> list[str]:
@@ -44,10 +49,25 @@ def mode_flags(mode: str, work: Path, args: argparse.Namespace) -> list[str]:
         return []
     if mode == "asha":
         return ["--set", "search.scheduler=asha", "--set", "tournament.overlap=false"]
+    if mode.startswith("halving"):
+        rank_by = "judge" if mode == "halving-judge" else "val_loss"
+        return ["--set", "search.scheduler=halving", "--set", f"search.halving.rank_by={rank_by}"]
     space = work / "optuna.yaml"
     space.write_text(OPTUNA_SPACE.format(epochs=args.epochs))
     return ["--space", str(space), "--set", "search.search=optuna", "--set", "search.scheduler=asha",
             "--set", f"search.num_samples={args.num_samples}", "--set", "tournament.overlap=false"]
+
+
+def timed_run(mode: str, seed: int, work: Path, args: argparse.Namespace) -> tuple[Path, float]:
+    """One run and its wall-clock; a finished run already in `work` (same name) is reused, so a
+    later invocation can add modes without training the grid again."""
+    run_dir, clock = work / "runs" / f"{mode}-s{seed}", work / "runs" / f"{mode}-s{seed}.seconds"
+    if (run_dir / "report.json").is_file() and clock.is_file():
+        return run_dir, float(clock.read_text())
+    t0 = time.monotonic()
+    run_one(mode, seed, work, args)
+    clock.write_text(f"{time.monotonic() - t0:.1f}")
+    return run_dir, float(clock.read_text())
 
 
 def run_one(mode: str, seed: int, work: Path, args: argparse.Namespace) -> Path:
@@ -66,7 +86,8 @@ def run_one(mode: str, seed: int, work: Path, args: argparse.Namespace) -> Path:
 
 def measure(run_dir: Path, seconds: float) -> dict[str, Any]:
     rep = json.loads((run_dir / "report.json").read_text())
-    epochs = sum(len(p.read_text().splitlines()) for p in run_dir.glob("trials/*/events.jsonl"))
+    epochs = sum(trained_epochs(p) for p in run_dir.glob("trials/*/events.jsonl")
+                 if not p.parent.name.startswith("baseline"))
     with sqlite3.connect(run_dir / "verdicts.sqlite") as db:
         judged = db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
     ems = {c["candidate_id"]: c["exact_match"] for c in rep["candidates"] if "exact_match" in c}
@@ -75,10 +96,17 @@ def measure(run_dir: Path, seconds: float) -> dict[str, Any]:
             "best_em": max(ems.values()), "candidates": len(ems)}
 
 
+def trained_epochs(events: Path) -> int:
+    """Epochs a trial trained to their end (its `epoch_end` events)."""
+    return sum(1 for line in events.read_text().splitlines()
+               if line.strip() and json.loads(line).get("event") == "epoch_end")
+
+
 def spread(values: list[float]) -> str:
+    """Mean ± standard error of the mean (stdev / sqrt(n))."""
     mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.3f} ± {sd:.3f}"
+    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+    return f"{mean:.3f} ± {se:.3f}"
 
 
 def main() -> None:
@@ -87,6 +115,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=1000)
     ap.add_argument("--n-validation", type=int, default=40)
     ap.add_argument("--epochs", type=int, default=5, help="the grid's epochs (pandalm80: 5)")
+    ap.add_argument("--grid-epochs", type=int, default=80, help="the full grid's training epochs")
     ap.add_argument("--num-samples", type=int, default=8, help="Optuna trials (grid: 16)")
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--work", type=Path, default=None, help="keep run folders here")
@@ -97,19 +126,26 @@ def main() -> None:
     for seed in args.seeds:
         grid_best = None
         for mode in args.modes:
-            t0 = time.monotonic()
-            m = measure(run_one(mode, seed, work, args), time.monotonic() - t0)
+            m = measure(*timed_run(mode, seed, work, args))
             grid_best = m["best_em"] if mode == "grid" else grid_best
             m["regret"] = (grid_best if grid_best is not None else m["best_em"]) - m["winner_em"]
             rows[mode].append(m)
             print(f"seed {seed} {mode:6s} {json.dumps(m)}", flush=True)
-    print("\n| mode | training epochs | judge calls | wall-clock s | winner exact match | regret vs grid best |")
-    print("|---|---|---|---|---|---|")
-    for mode, ms in rows.items():
-        cols = [spread([float(m[k]) for m in ms]) for k in ("epochs", "judge_calls", "seconds",
-                                                             "winner_em", "regret")]
-        print(f"| {mode} | " + " | ".join(cols) + " |")
+        print_table(rows, args.grid_epochs)  # after every seed: a cut-short bench still has one
     print(f"\nseeds {args.seeds}, n_train {args.n_train}, n_validation {args.n_validation}; runs in {work}")
+
+
+def print_table(rows: dict[str, list[dict[str, Any]]], grid_epochs: int) -> None:
+    """Mean ± standard error per mode; epochs also as a fraction of the full grid's."""
+    print("\n| mode | seeds | training epochs | of the grid's | judge calls | wall-clock s"
+          " | winner exact match | regret vs grid best |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode, ms in rows.items():
+        for m in ms:
+            m["fraction"] = m["epochs"] / grid_epochs
+        cols = [spread([float(m[k]) for m in ms]) for k in ("epochs", "fraction", "judge_calls",
+                                                             "seconds", "winner_em", "regret")]
+        print(f"| {mode} | {len(ms)} | " + " | ".join(cols) + " |", flush=True)
 
 
 if __name__ == "__main__":

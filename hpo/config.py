@@ -97,11 +97,38 @@ class TrainConfig(_Strict):
     fault_injection: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+:[0-9]+:(once|always)$")
 
 
+class HalvingConfig(_Strict):
+    """Synchronous successive halving over the grid's trainings (docs/adaptive.md)."""
+
+    rungs: list[int] = Field([1, 2, 3], min_length=1, description=(
+        "epochs at which the live trainings are compared and the worse stop; strictly "
+        "increasing, each a checkpoint epoch before the trainings' last"))
+    eta: int = Field(2, gt=1, description="each rung keeps the best ceil(live / eta) trainings")
+    rank_by: Literal["judge", "val_loss"] = Field("judge", description=(
+        "judge: a round robin of the rung's checkpoints (both orders, judge.policy, the run's "
+        "verdict store), ranked by Bradley-Terry; val_loss: their validation loss, no judge calls"))
+    items: int | None = Field(None, gt=0, description=(
+        "validation items per rung match (a seeded sample, the same for every match); "
+        "None = all of them"))
+
+    @field_validator("rungs")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if v[0] < 1 or any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError(f"rungs {v} must be epochs >= 1, strictly increasing")
+        return v
+
+
 class SearchConfig(_Strict):
     space: str = "search_spaces/pandalm80.yaml"
     baseline: str | None = "search_spaces/alpaca-default.yaml"
     search: Literal["grid", "optuna"] = "grid"
-    scheduler: Literal["none", "asha"] = "none"
+    scheduler: Literal["none", "asha", "halving"] = Field("none", description=(
+        "none: every training runs to the end; asha: Ray's async successive halving on the "
+        "win rate against the baseline; halving: synchronous rounds decided by judged rung "
+        "tournaments (or validation loss), see `halving`"))
+    halving: HalvingConfig = Field(default_factory=HalvingConfig, description=(
+        "settings of `scheduler: halving`"))
     num_samples: int = Field(16, gt=0)  # optuna: trial budget
     max_concurrent: int = Field(2, gt=0)
     grace_period: int = Field(1, gt=0)  # asha: epochs before a trial may be stopped
@@ -111,6 +138,17 @@ class SearchConfig(_Strict):
     def adaptive(self) -> bool:
         """A searcher or scheduler steers training (the judge is in the loop), not a fixed grid."""
         return self.search != "grid" or self.scheduler != "none"
+
+    @property
+    def needs_anchor(self) -> bool:
+        """The search measures trials against the baseline (ASHA, Optuna); halving does not."""
+        return self.adaptive and self.scheduler != "halving"
+
+    @model_validator(mode="after")
+    def _halving_over_a_grid(self) -> SearchConfig:
+        if self.scheduler == "halving" and self.search != "grid":
+            raise ValueError("scheduler 'halving' runs over the grid's trainings: use search 'grid'")
+        return self
 
 
 class ResourcesConfig(_Strict):
@@ -258,10 +296,11 @@ class ExperimentConfig(_Strict):
         if self.tracking.register_winner and (self.train.keep_weights == "none" or self.tracking.backend != "mlflow"):
             raise ValueError("tracking.register_winner needs the winner's weights and MLflow: "
                              "set train.keep_weights: best (or all) and tracking.backend: mlflow")
-        adaptive = self.search.search != "grid" or self.search.scheduler != "none"
-        if adaptive and self.resources.workers_per_trial > 1:
+        # ASHA and Optuna judge inside the trial (per-epoch reporter); halving stops trials
+        # from the driver, through Ray Tune's scheduler, as the grid ends them
+        if self.search.needs_anchor and self.resources.workers_per_trial > 1:
             raise ValueError("resources.workers_per_trial > 1 works with the grid search only "
-                             "(search.search=grid, search.scheduler=none)")
+                             "(search.search=grid, search.scheduler=none or halving)")
         return self
 
 

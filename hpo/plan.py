@@ -62,7 +62,7 @@ def make_plan(cfg: ExperimentConfig, space: SearchSpace) -> Plan:
     baseline = _baseline(cfg, lr_multiplier(cfg))
     if baseline and baseline.candidate_id in {c.candidate_id for c in space.candidates()}:
         raise ConfigError(f"baseline id {baseline.candidate_id} collides with a grid candidate; set a tag")
-    if cfg.search.adaptive and baseline is None:
+    if cfg.search.needs_anchor and baseline is None:
         raise ConfigError("adaptive search needs search.baseline: its answers are the anchor"
                           " that judge_winrate is measured against")
     return Plan(space, baseline)

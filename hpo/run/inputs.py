@@ -85,6 +85,7 @@ def plan_run(cfg: ExperimentConfig, dry_run: bool = False) -> Inputs:
     from hpo.tournament.registry import STRATEGIES
 
     plan = make_plan(cfg, load_search_space(cfg))
+    check_halving(cfg, plan)
     from hpo.cluster import validate_cluster
 
     validate_cluster(cfg)  # also: judge and trial GPUs fit a node
@@ -101,6 +102,16 @@ def plan_run(cfg: ExperimentConfig, dry_run: bool = False) -> Inputs:
     STRATEGIES.validate(cfg.tournament.strategy)
     train, val = dry_run_data(cfg) if dry_run else load_data(cfg)
     return Inputs(plan, train, val)
+
+
+def check_halving(cfg: ExperimentConfig, plan: Plan) -> None:
+    """`scheduler: halving`: its rungs are checkpoint epochs before the trainings' last."""
+    if cfg.search.scheduler != "halving":
+        return
+    from hpo.adaptive.rungs import check_rungs
+
+    space = plan.space
+    check_rungs(cfg.search.halving.rungs, space.checkpoints, max(t.epochs for t in space.trainings))
 
 
 def joins_a_cluster(cfg: ExperimentConfig) -> bool:

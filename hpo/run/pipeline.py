@@ -115,6 +115,22 @@ def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:
     strategy = cfg.tournament.strategy
     bound = max_calls(strategy, len(inputs.plan.candidates), n_items)
     split = gpu_split(cfg)
-    lines = [inputs.plan.summary(n_items, strategy, bound), *([split] if split else []),
-             describe(cfg, len(inputs.val) or None, inputs.plan)]
+    lines = [inputs.plan.summary(n_items, strategy, bound), epoch_line(cfg, inputs),
+             *([split] if split else []), describe(cfg, len(inputs.val) or None, inputs.plan)]
     return "\n".join(lines)
+
+
+def epoch_line(cfg: ExperimentConfig, inputs: Inputs) -> str:
+    """The search mode's worst-case and expected training epochs next to the full grid's."""
+    from hpo.adaptive.rungs import epoch_budget, rung_calls, schedule
+
+    space = inputs.plan.space
+    epochs = max((t.epochs for t in space.trainings), default=len(space.checkpoints))
+    n = len(space.trainings) or cfg.search.num_samples
+    line = epoch_budget(cfg, n, epochs).line()
+    h = cfg.search.halving
+    if cfg.search.scheduler != "halving" or h.rank_by != "judge":
+        return line
+    rounds = schedule(n, h.rungs, epochs, h.eta)
+    items = min(h.items or len(inputs.val) or 170, len(inputs.val) or 170)
+    return f"{line}\nrung judging     at most {rung_calls(rounds, items)} judge calls ({items} items per match)"

@@ -2,7 +2,8 @@
 
 The grid method lives here; adaptive search (a searcher/scheduler with a per-epoch judge
 reporter) is the plug-in `hpo.adaptive.runner.AdaptiveTraining`, chosen when
-`search.adaptive` is set.
+`search.adaptive` is set; synchronous successive halving (`search.scheduler: halving`) is
+`hpo.adaptive.halving.HalvingTraining`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from hpo.tuner import TrialOptions, run_trials
 
 def train_method(cfg: ExperimentConfig) -> TrainMethod:
     """The grid as planned, or the adaptive plug-in."""
+    if cfg.search.scheduler == "halving":
+        from hpo.adaptive.halving import HalvingTraining
+
+        return HalvingTraining()
     if cfg.search.adaptive:
         from hpo.adaptive.runner import AdaptiveTraining
 
