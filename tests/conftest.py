@@ -43,6 +43,7 @@ SLOW_FILES = {
     "tests/integration/test_adaptive.py": 185,
     "tests/integration/test_zero2_joints.py": 150,
     "tests/integration/test_security.py": 110,
+    "tests/integration/test_halving.py": 82,
     "tests/integration/test_nightly.py": 80,
     "tests/integration/test_scaleout.py": 65,
     "tests/integration/test_run_lock.py": 61,

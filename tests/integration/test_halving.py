@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SMALL_BASELINE
 from tests.helpers.procs import kill_group, kill_marked, start_hpo, wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,18 +33,11 @@ epochs: 3
 checkpoints: [1, 2, 3]
 grid: {lr: [2.0e-6, 2.0e-5], optimizer: [adamw, sgd], scheduler: [cosine]}
 """
-BASELINE = """\
-kind: fixed
-tag: baseline
-epochs: 1
-checkpoints: [1]
-config: {lr: 2.0e-5, optimizer: adamw, scheduler: cosine}
-"""
 
 
 def args(tmp: Path) -> list[str]:
     (tmp / "space.yaml").write_text(GRID)
-    (tmp / "base.yaml").write_text(BASELINE)
+    (tmp / "base.yaml").write_text(SMALL_BASELINE)
     return ["run", "--run-root", str(tmp / "runs"), "--run-name", "r", "--space", str(tmp / "space.yaml"),
             "--set", f"search.baseline={tmp / 'base.yaml'}", "--set", "data.synthetic.n_train=600",
             "--set", "data.synthetic.n_validation=16", "--set", "tournament.blocks=1",
