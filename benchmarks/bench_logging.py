@@ -1,10 +1,10 @@
 """What the step-level logging costs: the same training with it on and off, interleaved.
 
-    python benchmarks/bench_logging.py                  # 5 pairs, 2 epochs of the default's 2000 examples
-    python benchmarks/bench_logging.py --reps 7 --n-train 600 --epochs 3
+    python benchmarks/bench_logging.py                  # 5 pairs, 2 epochs of 1000 examples
+    python benchmarks/bench_logging.py --reps 7 --n-train 2000 --epochs 3
 
 One training of the tiny model of experiments/tiny-cpu.yaml (adamw, lr 1e-3, cosine; one torch
-thread; its 2000 synthetic examples, 250 steps an epoch), in-process through the trial loop
+thread; 1000 of its synthetic examples, 125 steps an epoch), in-process through the trial loop
 (`hpo.trial.run_training`), every epoch a checkpoint (the 100 validation answers generated, as
 in the grid). Two arms on the same staged data and base model:
 
@@ -149,12 +149,11 @@ def summary(label: str, on: list[float], off: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5, help="pairs (one on, one off each)")
-    ap.add_argument("--n-train", type=int, default=None, help="override data.synthetic.n_train")
+    ap.add_argument("--n-train", type=int, default=1000, help="data.synthetic.n_train (the default's: 2000)")
     ap.add_argument("--epochs", type=int, default=2)
     args = ap.parse_args()
     spec = TrainingSpec("adamw", 1e-3, "cosine", args.epochs)
-    sizes = {"data.synthetic.n_train": args.n_train} if args.n_train else {}
-    cfg = load_experiment(ROOT / "experiments" / "tiny-cpu.yaml", sizes)
+    cfg = load_experiment(ROOT / "experiments" / "tiny-cpu.yaml", {"data.synthetic.n_train": args.n_train})
     with tempfile.TemporaryDirectory() as tmp:
         shared = Path(tmp)
         stage(cfg, shared)
