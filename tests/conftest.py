@@ -56,7 +56,8 @@ SLOW_FILES = {
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slowest files first (a stable sort: tests keep their order within a file)."""
     def seconds(item: pytest.Item) -> int:
-        return SLOW_FILES.get(Path(str(item.path)).relative_to(REPO).as_posix(), 0)
+        path = Path(str(item.path))
+        return SLOW_FILES.get(path.relative_to(REPO).as_posix(), 0) if path.is_relative_to(REPO) else 0
 
     items.sort(key=lambda item: -seconds(item))
 
