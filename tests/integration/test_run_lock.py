@@ -32,8 +32,10 @@ def lock_holder(run_dir: Path) -> str:
 def test_second_resume_refused_then_ctrl_c_then_resume_repairs(tmp_path: Path,
                                                                small_space: tuple[Path, Path]) -> None:
     run_dir = tmp_path / "runs" / "live"
+    # 1500 examples, not small_args' 300: after the first answer the run must still be training,
+    # or Ctrl-C can land in its shutdown, after the report is written (then exit 0 is right)
     first = start_hpo(["run", *small_args(tmp_path, *small_space), "--set", "tracking.backend=none",
-                       "--run-name", "live"], tmp_path / "logs")
+                       "--set", "data.synthetic.n_train=1500", "--run-name", "live"], tmp_path / "logs")
     try:
         pid = str(first.popen.pid)
         assert wait_for(lambda: lock_holder(run_dir) == pid, 120, first), first.output()[1][-3000:]
