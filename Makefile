@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-judge test test-fast lint bench bench-full bench-premise demo judge rehearsal clean
+.PHONY: install install-judge test test-fast lint config-docs bench bench-full bench-premise demo judge rehearsal clean
 
 # A CPU-only machine without a local torch wheel (a stock CI runner): install the CPU build the
 # way PyTorch documents it, `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu`;
@@ -36,9 +36,12 @@ test-fast:  ## unit tier only
 	$(BIN)/pytest -q tests
 
 lint:  ## ruff, mypy, and the import-layer contracts (pyproject: [tool.importlinter])
-	$(BIN)/ruff check hpo judge tests benchmarks
+	$(BIN)/ruff check hpo judge tests benchmarks tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+config-docs:  ## regenerate docs/config.md from the config schema (Field descriptions in hpo/config.py)
+	$(BIN)/python tools/config_docs.py
 
 bench:  ## the quick benchmarks (a few minutes): training, judge, tournament simulation
 	$(BIN)/python benchmarks/bench_training.py
