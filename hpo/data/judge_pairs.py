@@ -16,6 +16,12 @@ Mix (before swap augmentation, which mirrors every pair): 2/3 correct-vs-wrong, 
 correct, 1/6 both wrong, so after swapping the labels 1, 2 and Tie are a third each.
 Instructions are disjoint from the validation sets of the suite for the `exclude_seeds`
 (every run of the tiny experiments uses one of these) and from the judge's own held-out split.
+
+The open-answer families (`synthetic.OPEN_TASKS`: many answers are right, a checker decides)
+can be included: there "right" is the checker's verdict, a right response is drawn afresh
+(two right responses usually differ and are still a Tie), and a wrong one is anything the
+checker rejects (a near miss of a right answer, a letter not in the string, a number just out
+of range, another task's answer, an unrelated string, nothing).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
-from hpo.data.synthetic import ALPHABET, TASKS, generate
+from hpo.data.synthetic import ALL_TASKS, ALPHABET, CHECKS, OPEN_TASKS, TASKS, generate
 from judge.training.data import Pair
 
 # The reason after each verdict: which response is right. Only the verdict is read at judging
@@ -61,46 +67,85 @@ def near_miss(task: str, inp: str, answer: str, rng: random.Random) -> str:
     return _near_text(answer, rng)
 
 
-def wrong_answer(task: str, inp: str, answer: str, rng: random.Random) -> str:
-    """A wrong response of a random kind; never equal to `answer` (up to whitespace)."""
+def is_right(instruction: str, inp: str, answer: str, response: str) -> bool:
+    """The suite's truth for one response: the open family's checker, else exact match."""
+    check = CHECKS.get(instruction)
+    return check(inp, response.strip()) if check else response.strip() == answer.strip()
+
+
+def right_answer(task: str, inp: str, answer: str, rng: random.Random) -> str:
+    """A right response: the exact answer, or for an open family a fresh draw among the right
+    ones (a permutation, a letter of the string, a number in the range)."""
+    if task == "any_order":
+        letters = list(inp)
+        rng.shuffle(letters)
+        return "".join(letters)
+    if task == "any_letter":
+        return rng.choice(inp)
+    if task == "any_number":
+        lo, hi = (int(v) for v in inp.split())
+        return str(rng.randint(lo, hi))
+    return answer
+
+
+def _open_miss(task: str, inp: str, answer: str, rng: random.Random) -> str:
+    """A near miss for an open family: just outside what the checker accepts."""
+    if task == "any_letter":
+        return rng.choice([c for c in ALPHABET if c not in inp] or ["z"]) if rng.random() < 0.7 \
+            else answer + rng.choice(inp)
+    if task == "any_number":
+        lo, hi = (int(v) for v in inp.split())
+        return str(rng.choice([max(0, lo - rng.randint(1, 3)), hi + rng.randint(1, 3)]))
+    return _near_text(right_answer(task, inp, answer, rng), rng)
+
+
+def wrong_answer(task: str, inp: str, answer: str, rng: random.Random, instruction: str = "") -> str:
+    """A wrong response of a random kind; never right (exact match, or for an open family
+    given its `instruction`, the family's checker)."""
     for _ in range(20):
         kind = rng.choice(WRONG_KINDS)
-        if kind == "near":
+        if kind == "near" and task in OPEN_TASKS:
+            out = _open_miss(task, inp, answer, rng)
+        elif kind == "near":
             out = near_miss(task, inp, answer, rng)
         elif kind == "copy":
             out = inp
         elif kind == "wrong_task":
             other = rng.choice([t for t in ("reverse", "uppercase", "sort") if t != task])
-            word = inp.replace(" ", "") if task == "add" else inp
+            word = inp.replace(" ", "") if task in ("add", "any_number") else inp
             out = {"reverse": word[::-1], "uppercase": word.upper(), "sort": "".join(sorted(word))}[other]
         elif kind == "unrelated":
             out = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(2, 6)))
         else:
             out = ""
-        if out.strip() != answer.strip():
+        if not is_right(instruction, inp, answer, out):
             return out
-    return answer + "x"
+    return answer + "x" if task not in OPEN_TASKS else ""
 
 
-def correctness_reason(response1: str, response2: str, answer: str) -> str:
-    """"Response 1 right, Response 2 wrong." style: each response against the exact answer."""
+def correctness_reason(response1: str, response2: str, answer: str, instruction: str = "",
+                       inp: str = "") -> str:
+    """"Response 1 right, Response 2 wrong." style: each response against the exact answer
+    (or, for an open family given its `instruction` and `inp`, the family's checker)."""
     def word(r: str) -> str:
-        return "right" if r.strip() == answer.strip() else "wrong"
+        return "right" if is_right(instruction, inp, answer, r) else "wrong"
     return f"Response 1 {word(response1)}, Response 2 {word(response2)}."
 
 
 def _pair(task: str, instruction: str, inp: str, answer: str, rng: random.Random) -> Pair:
     roll = rng.random()
+    right = lambda: right_answer(task, inp, answer, rng)  # noqa: E731
+    wrong = lambda: wrong_answer(task, inp, answer, rng, instruction)  # noqa: E731
     if roll < 2 / 3:
-        r1, r2, label, kind = answer, wrong_answer(task, inp, answer, rng), 1, "correct-vs-wrong"
+        r1, r2, label, kind = right(), wrong(), 1, "correct-vs-wrong"
     elif roll < 5 / 6:
-        r1, r2, label, kind = answer, answer, 0, "both-correct"
+        r1, r2, label, kind = right(), right(), 0, "both-correct"
     else:
-        r1, r2 = wrong_answer(task, inp, answer, rng), wrong_answer(task, inp, answer, rng)
+        r1, r2 = wrong(), wrong()
         label, kind = 0, "both-wrong"
     if rng.random() < 0.5:  # random order before augmentation too, so held-out data is mixed
         r1, r2, label = r2, r1, {1: 2, 2: 1, 0: 0}[label]
-    return Pair(instruction, inp, r1, r2, label, reason=correctness_reason(r1, r2, answer),
+    return Pair(instruction, inp, r1, r2, label, reason=correctness_reason(r1, r2, answer, instruction, inp),
                 reference=answer, meta=f"{task}:{kind}")
 
 
@@ -129,7 +174,7 @@ def build_pairs(n: int, seed: int, tasks: Sequence[str] = tuple(TASKS),
         if attempts > 50 * n + 1000:
             raise ValueError(f"cannot draw {n} distinct judge pairs for tasks {list(tasks)}")
         task = tasks[len(out) % len(tasks)]
-        instruction, inp, answer = TASKS[task](rng)
+        instruction, inp, answer = ALL_TASKS[task](rng)
         if (instruction, inp) in seen:
             continue
         if distinct:
@@ -151,15 +196,24 @@ def build_splits(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] =
 def suite_instructions(tasks: Sequence[str] = tuple(TASKS)) -> list[str]:
     """Instruction strings of the suite (count's letter varies), as tokenizer pieces."""
     rng = random.Random(0)
-    texts = {TASKS[t](rng)[0] for t in tasks for _ in range(200)}
+    texts = {ALL_TASKS[t](rng)[0] for t in tasks for _ in range(200)}
     return sorted(texts)
 
 
-def synthetic_source(n_train: int, n_heldout: int, seed: int) -> tuple[list[Pair], list[Pair], list[str], dict[str, object]]:
-    """The `hpo judge train --synthetic` pair source: (train, held-out, tokenizer pieces, card)."""
-    train, held_out = build_splits(n_train, n_heldout, seed)
+def synthetic_source(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] | None = None
+                     ) -> tuple[list[Pair], list[Pair], list[str], dict[str, object]]:
+    """The `hpo judge train --synthetic` pair source: (train, held-out, tokenizer pieces, card).
+    `tasks`: families to draw from (default: the suite's default mix, `synthetic.TASKS`)."""
+    names = tuple(tasks or TASKS)
+    unknown = [t for t in names if t not in ALL_TASKS]
+    if unknown:
+        raise ValueError(f"unknown synthetic task(s) {unknown}; valid: {', '.join(ALL_TASKS)}")
+    train, held_out = build_splits(n_train, n_heldout, seed, names)
     card = {"data": "synthetic suite (hpo.data.judge_pairs)", "pair_seed": seed,
-            "excluded_validation_seeds": list(EXCLUDE_SEEDS), "tasks": list(TASKS),
-            "label_rule": "correct beats wrong; both correct or both wrong = Tie"}
+            "excluded_validation_seeds": list(EXCLUDE_SEEDS), "tasks": list(names),
+            "label_rule": "right beats wrong (exact match; open families: their checker); "
+                          "both right or both wrong = Tie"
+                          if set(names) & set(OPEN_TASKS) else
+                          "correct beats wrong; both correct or both wrong = Tie"}
     card["reason"] = "which response is right: " + correctness_reason("a", "b", "a")
-    return train, held_out, [*suite_instructions(), *REASON_PIECES], card
+    return train, held_out, [*suite_instructions(names), *REASON_PIECES], card

@@ -24,8 +24,10 @@ from judge.training.data import Pair, drop_references, load_pairs, save_pairs, s
 # unit test keeps them equal to `judge.training.recipes.RECIPES`.
 RECIPE_NAMES = ("pandalm", "tiny")
 
-# (n_train, n_heldout, seed) -> (train pairs, held-out pairs, tokenizer pieces, description)
-SyntheticSource = Callable[[int, int, int], tuple[list[Pair], list[Pair], list[str], dict[str, Any]]]
+# (n_train, n_heldout, seed, task names or None for the suite's default) ->
+# (train pairs, held-out pairs, tokenizer pieces, description)
+SyntheticSource = Callable[[int, int, int, Sequence[str] | None],
+                           tuple[list[Pair], list[Pair], list[str], dict[str, Any]]]
 
 
 def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
@@ -41,6 +43,8 @@ def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
     tr.add_argument("--heldout-fraction", type=float, default=0.1)
     tr.add_argument("--pairs", type=int, default=60000, help="--synthetic: training pairs (before swap)")
     tr.add_argument("--heldout-pairs", type=int, default=600, help="--synthetic: held-out pairs")
+    tr.add_argument("--synthetic-tasks", help="--synthetic: comma-separated task families"
+                    " (default: the suite's default mix)")
     tr.add_argument("--no-swap", action="store_true", help="turn off swap augmentation")
     tr.add_argument("--reference-drop", type=float, default=0.0, help="blank this fraction of references")
     tr.add_argument("--no-reference", action="store_true", help="train on the verdict (and reason) only")
@@ -69,7 +73,8 @@ def _pairs(args: argparse.Namespace, synthetic: SyntheticSource | None, seed: in
     if args.synthetic:
         if synthetic is None:
             raise ValueError("--synthetic needs a suite: run it as `hpo judge train --synthetic`")
-        return synthetic(args.pairs, args.heldout_pairs, seed)
+        tasks = [t.strip() for t in args.synthetic_tasks.split(",")] if args.synthetic_tasks else None
+        return synthetic(args.pairs, args.heldout_pairs, seed, tasks)
     pairs = load_pairs(args.data)
     if args.heldout:
         return pairs, load_pairs(args.heldout), [], {"data": args.data, "heldout": args.heldout}

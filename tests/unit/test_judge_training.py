@@ -151,3 +151,34 @@ def test_save_pairs_round_trips_empty_responses(tmp_path: Path) -> None:
     pairs = [Pair("i", "", "", "b", 2), PAIR, Pair("i", "x", "a", "", 1, meta="k")]
     save_pairs(pairs, tmp_path / "p.jsonl")
     assert load_pairs(tmp_path / "p.jsonl") == pairs
+
+
+def test_open_family_pairs_are_labelled_by_the_checker() -> None:
+    """With the open-answer families, "right" is the family's checker: two different right
+    answers are a Tie, and every wrong response is one the checker rejects."""
+    from hpo.data.judge_pairs import synthetic_source
+    train, held, pieces, card = synthetic_source(3000, 60, 0, tasks=list(synthetic.OPEN_TASKS))
+    assert synthetic.ANY_ORDER in pieces and card["tasks"] == list(synthetic.OPEN_TASKS)
+    differing_ties = 0
+    for p in [*train, *held]:
+        check = synthetic.CHECKS[p.instruction]
+        right1, right2 = check(p.input, p.response1.strip()), check(p.input, p.response2.strip())
+        assert p.label == (0 if right1 == right2 else (1 if right1 else 2)), p
+        differing_ties += right1 and right2 and p.response1 != p.response2
+    assert differing_ties > 100  # both right yet different strings: the judge must check, not match
+
+
+def test_open_family_wrong_answers_are_never_right() -> None:
+    import random
+    rng = random.Random(0)
+    for _ in range(1000):
+        task = rng.choice(list(synthetic.OPEN_TASKS))
+        instruction, inp, answer = synthetic.OPEN_TASKS[task](rng)
+        wrong = wrong_answer(task, inp, answer, rng, instruction)
+        assert not synthetic.CHECKS[instruction](inp, wrong.strip()), (instruction, inp, wrong)
+
+
+def test_unknown_synthetic_task_is_refused() -> None:
+    from hpo.data.judge_pairs import synthetic_source
+    with pytest.raises(ValueError, match="valid: reverse"):
+        synthetic_source(10, 5, 0, tasks=["revers"])
