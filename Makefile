@@ -41,7 +41,7 @@ lint:  ## ruff, mypy, and the import-layer contracts (pyproject: [tool.importlin
 	$(BIN)/lint-imports
 
 config-docs:  ## regenerate docs/config.md from the config schema (Field descriptions in hpo/config.py)
-	$(BIN)/python tools/config_docs.py
+	$(BIN)/python -m tools.config_docs
 
 bench:  ## the quick benchmarks (a few minutes): training, judge, tournament simulation
 	$(BIN)/python benchmarks/bench_training.py

@@ -24,77 +24,113 @@ class _Strict(BaseModel):
 class TinyModelConfig(_Strict):
     """The embedded CPU default: a small LLaMA built from a config with a locally trained tokenizer."""
 
-    hidden_size: int = Field(128, gt=0)
-    num_layers: int = Field(4, gt=0)
-    num_heads: int = Field(4, gt=0)
-    vocab_size: int = Field(330, ge=64)
+    hidden_size: int = Field(128, gt=0, description=(
+        "width of the hidden state (the MLP is 8/3 of it, as in LLaMA)"))
+    num_layers: int = Field(4, gt=0, description="transformer layers")
+    num_heads: int = Field(4, gt=0, description="attention heads per layer (as many key/value heads)")
+    vocab_size: int = Field(330, ge=64, description=(
+        "target size of the BPE tokenizer trained on the training examples; the embedding "
+        "takes the size the trained tokenizer reaches"))
 
 
 class LoraConfig(_Strict):
-    rank: int = Field(8, gt=0)
-    alpha: int = Field(16, gt=0)
-    dropout: float = Field(0.05, ge=0, lt=1)
-    # None = the architecture's attention projections (hpo.models.lora.DEFAULT_TARGETS);
-    # ["all-linear"] = every linear layer but the output head (peft's shorthand).
-    target_modules: list[str] | None = None
+    """LoRA adapters (peft) trained on a frozen base instead of full fine-tuning."""
+
+    rank: int = Field(8, gt=0, description=(
+        "adapter rank r; a search space's `lora_rank` overrides it per training"))
+    alpha: int = Field(16, gt=0, description="LoRA alpha: the update is scaled by alpha / rank")
+    dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the adapters' input")
+    target_modules: list[str] | None = Field(None, description=(
+        "module names that get adapters; null = the architecture's attention projections "
+        "(hpo.models.lora.DEFAULT_TARGETS); [\"all-linear\"] = every linear layer but the output "
+        "head (peft's shorthand)"))
 
 
 class ModelConfig(_Strict):
-    name: str = "tiny"  # alias (bloom-7b, llama-7b, ...), "tiny", "smollm2-135m", or a local path
-    trust_remote_code: bool = False
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    tiny: TinyModelConfig = TinyModelConfig()
-    lora: LoraConfig | None = None  # None = full fine-tuning
+    name: str = Field("tiny", description=(
+        "the base model: a hub alias (bloom-7b, llama-7b, ...; its preset fills in the other "
+        "sections), \"tiny\" (built here, see model.tiny), \"smollm2-135m\", or a local folder"))
+    trust_remote_code: bool = Field(False, description=(
+        "let transformers run the model repository's own code when it loads the tokenizer and model"))
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field("float32", description=(
+        "dtype the base weights are loaded in (auto = the checkpoint's own); bfloat16 or "
+        "float16 with full fine-tuning needs train.precision: bf16-mixed"))
+    tiny: TinyModelConfig = Field(TinyModelConfig(), description=(
+        "shape of the tiny LLaMA, used when name is tiny"))
+    lora: LoraConfig | None = Field(None, description="LoRA adapters; null = full fine-tuning")
 
 
 class SyntheticConfig(_Strict):
-    n_train: int = Field(2000, gt=0)
-    n_validation: int = Field(100, gt=0)
-    tasks: list[str] = ["reverse", "uppercase", "add", "sort", "count"]
-    seed: int = 0
+    """The synthetic instruction suite: short tasks whose answers can be checked, drawn from a seed."""
+
+    n_train: int = Field(2000, gt=0, description="training examples drawn")
+    n_validation: int = Field(100, gt=0, description=(
+        "validation examples drawn: distinct, and none with a training example's instruction and input"))
+    tasks: list[str] = Field(["reverse", "uppercase", "add", "sort", "count"], description=(
+        "task families, drawn in turn: reverse, uppercase, add, sort, count (one exact answer), "
+        "any_order, any_letter, any_number (several right answers)"))
+    seed: int = Field(0, description="seed of the drawn examples (the same seed, the same suite)")
 
 
 class DataConfig(_Strict):
-    """`train`/`validation`: "synthetic", a JSON/JSONL path, or "hf:<dataset>[:split]"."""
+    """Where the training and validation examples come from."""
 
-    train: str = "synthetic"
-    validation: str = "synthetic"
-    synthetic: SyntheticConfig = SyntheticConfig()
-    max_train_examples: int | None = Field(None, gt=0)
-    max_validation_examples: int | None = Field(None, gt=0)
+    train: str = Field("synthetic", description=(
+        "training examples: synthetic, a .json/.jsonl file, or hf:<dataset>[:split]"))
+    validation: str = Field("synthetic", description=(
+        "validation examples, in the same forms: the instructions every candidate answers "
+        "for the judge, and the validation loss"))
+    synthetic: SyntheticConfig = Field(SyntheticConfig(), description=(
+        "the synthetic suite, used where train or validation is synthetic"))
+    max_train_examples: int | None = Field(None, gt=0, description=(
+        "keep the first N training examples; null = all"))
+    max_validation_examples: int | None = Field(None, gt=0, description=(
+        "keep the first N validation examples; null = all"))
 
 
 class TrainConfig(_Strict):
-    batch_size: int = Field(8, gt=0)
-    max_length: int = Field(64, gt=8)
-    max_new_tokens: int = Field(16, gt=0)
-    generation_batch_size: int = Field(100, gt=0)
-    seed: int = 0
-    threads_per_trial: int = Field(1, gt=0)
-    # Scales every lr in the grid. None = auto: x50 for `tiny` (a from-scratch 0.9M model needs
-    # larger rates than the paper's 7B ones), x1 for every real model.
-    lr_multiplier: float | None = Field(None, gt=0)
-    sgd_momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    keep_weights: Literal["none", "best", "all"] = "none"
+    """How each training runs; the search space sets its learning rate, optimizer and schedule."""
+
+    batch_size: int = Field(8, gt=0, description="examples per micro-batch on each worker")
+    max_length: int = Field(64, gt=8, description=(
+        "tokens per example (prompt + response + EOS) in training and validation loss; longer "
+        "ones are cut, the prompt from the left first"))
+    max_new_tokens: int = Field(16, gt=0, description=(
+        "most tokens generated per validation answer (the answers the judge compares)"))
+    generation_batch_size: int = Field(100, gt=0, description=(
+        "validation prompts per generation batch when a checkpoint writes its answers"))
+    seed: int = Field(0, description=(
+        "seed of the base model's initialisation (tiny), the batch order and dropout"))
+    threads_per_trial: int = Field(1, gt=0, description=(
+        "torch CPU threads in each trial process (torch.set_num_threads)"))
+    lr_multiplier: float | None = Field(None, gt=0, description=(
+        "scales every learning rate of the search space; null = auto: x50 for tiny (a "
+        "from-scratch 0.9M model needs larger rates than the paper's 7B ones), x1 for every real model"))
+    sgd_momentum: float = Field(0.9, ge=0, lt=1, description="momentum of the SGD optimizer")
+    weight_decay: float = Field(0.0, ge=0, description="weight decay of AdamW and SGD")
+    keep_weights: Literal["none", "best", "all"] = Field("none", description=(
+        "checkpoint weights kept on disk: none = answers only; best = each checkpoint's until it "
+        "is eliminated, then the winner's; all = every checkpoint's"))
     val_loss_tokens: int | None = Field(None, gt=0, description=(
         "validation loss: padded tokens per forward pass (rows packed up to it), bounding the "
         "logits (tokens x vocab x 10 bytes); None = one training micro-batch, batch_size x max_length"))
-    # Path to a DeepSpeed JSON config (ZeRO-2 across the trial's workers); resolved against the
-    # experiment file's folder, then the working directory, then the package's copy
-    # (hpo/assets/, e.g. "configs/deepspeed/zero2.json"), when the config loads.
-    deepspeed: str | None = None
-    # Micro-batches per optimizer step; effective batch = batch_size x this x workers_per_trial.
-    gradient_accumulation_steps: int = Field(1, gt=0)
-    gradient_checkpointing: bool = False
+    deepspeed: str | None = Field(None, description=(
+        "a DeepSpeed JSON config (ZeRO-2 across the trial's workers), looked for next to the "
+        "experiment file, then in the working directory, then in the package (hpo/assets/, e.g. "
+        "configs/deepspeed/zero2.json); null = plain PyTorch (DDP with several workers)"))
+    gradient_accumulation_steps: int = Field(1, gt=0, description=(
+        "micro-batches per optimizer step; effective batch = batch_size x this x workers_per_trial"))
+    gradient_checkpointing: bool = Field(False, description=(
+        "recompute activations in the backward pass instead of keeping them: less memory, more compute"))
     log_every_steps: int = Field(10, ge=0, description=(
         "optimizer steps between progress reports (loss, lr, tokens/s, ETA) to events.jsonl, "
         "MLflow (train/* step metrics) and the terminal; rank 0 writes, the last step of an "
         "epoch always reports; 0 = off (no step reports, so no step or system metrics)"))
-    # "bf16-mixed": fp32 master weights, bf16 compute (DeepSpeed bf16, else torch.autocast).
-    precision: Literal["fp32", "bf16-mixed"] = "fp32"
-    # Tests only: "<training_id>:<epoch>:once|always" raises mid-epoch in that training.
-    fault_injection: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+:[0-9]+:(once|always)$")
+    precision: Literal["fp32", "bf16-mixed"] = Field("fp32", description=(
+        "bf16-mixed: fp32 master weights, bf16 compute (DeepSpeed bf16, else torch.autocast)"))
+    fault_injection: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+:[0-9]+:(once|always)$",
+                                        description=(
+        "tests only: \"<training_id>:<epoch>:once|always\" raises mid-epoch in that training"))
 
 
 class HalvingConfig(_Strict):
@@ -120,19 +156,31 @@ class HalvingConfig(_Strict):
 
 
 class SearchConfig(_Strict):
-    space: str = "search_spaces/pandalm80.yaml"
-    baseline: str | None = "search_spaces/alpaca-default.yaml"
-    search: Literal["grid", "optuna"] = "grid"
+    """The search space and the method that walks it (docs/adaptive.md)."""
+
+    space: str = Field("search_spaces/pandalm80.yaml", description=(
+        "the search space file: a grid for search: grid, an Optuna space for search: optuna; "
+        "looked for in the working directory, then in the package (hpo/assets/)"))
+    baseline: str | None = Field("search_spaces/alpaca-default.yaml", description=(
+        "a fixed training (the Alpaca default) the winner is matched against (the report, "
+        "--fail-if-worse-than-baseline); asha and optuna rank trials by their win rate against "
+        "it; null = none"))
+    search: Literal["grid", "optuna"] = Field("grid", description=(
+        "grid: every training of the space; optuna: a seeded TPE sampler proposes num_samples "
+        "trainings, each judged against the baseline after every epoch"))
     scheduler: Literal["none", "asha", "halving"] = Field("none", description=(
         "none: every training runs to the end; asha: Ray's async successive halving on the "
         "win rate against the baseline; halving: synchronous rounds decided by judged rung "
         "tournaments (or validation loss), see `halving`"))
     halving: HalvingConfig = Field(default_factory=HalvingConfig, description=(
         "settings of `scheduler: halving`"))
-    num_samples: int = Field(16, gt=0)  # optuna: trial budget
-    max_concurrent: int = Field(2, gt=0)
-    grace_period: int = Field(1, gt=0)  # asha: epochs before a trial may be stopped
-    reduction_factor: int = Field(2, gt=1)
+    num_samples: int = Field(16, gt=0, description="optuna: trainings to sample (the trial budget)")
+    max_concurrent: int = Field(2, gt=0, description=(
+        "trainings run at once (Ray Tune's max_concurrent_trials)"))
+    grace_period: int = Field(1, gt=0, description="asha: epochs before a trial may be stopped")
+    reduction_factor: int = Field(2, gt=1, description=(
+        "asha: rungs at grace_period x reduction_factor^k epochs, each keeping the best "
+        "1 / reduction_factor"))
 
     @property
     def adaptive(self) -> bool:
@@ -152,32 +200,41 @@ class SearchConfig(_Strict):
 
 
 class ResourcesConfig(_Strict):
-    cpus_per_trial: float = Field(1, gt=0)  # in all, split evenly over the trial's workers
-    gpus_per_trial: float = Field(0, ge=0)  # 1 worker only; with N workers each gets 1 GPU
-    # N > 1: the trial drives a Ray Train group of N workers (DDP, or ZeRO-2 with train.deepspeed).
-    workers_per_trial: int = Field(1, gt=0)
-    use_gpu: bool = False  # one GPU per worker (and Ray sets CUDA_VISIBLE_DEVICES)
-    address: str | None = None  # join an existing Ray cluster
-    max_failures: int = Field(1, ge=0)  # Ray Tune retries per trial
-    gpus_per_node: int | None = Field(None, ge=0)  # for the --dry-run GPU split
+    """What each trial gets from Ray, and the cluster it runs on (docs/cluster.md)."""
+
+    cpus_per_trial: float = Field(1, gt=0, description=(
+        "CPUs Ray reserves for one trial in all, split evenly over its workers"))
+    gpus_per_trial: float = Field(0, ge=0, description=(
+        "GPUs Ray reserves for a trial of one worker; with N workers use use_gpu (1 GPU each)"))
+    workers_per_trial: int = Field(1, gt=0, description=(
+        "N > 1: the trial drives a Ray Train group of N workers (DDP, or ZeRO-2 with "
+        "train.deepspeed); grid search only"))
+    use_gpu: bool = Field(False, description=(
+        "one GPU per worker (and Ray sets CUDA_VISIBLE_DEVICES)"))
+    address: str | None = Field(None, description=(
+        "join the Ray cluster at this GCS address (HOST:6379, or auto); Ray Client (ray://) "
+        "and dashboard (http://) addresses are refused; null = a private Ray on this machine"))
+    max_failures: int = Field(1, ge=0, description="Ray Tune retries of a failed trial")
+    gpus_per_node: int | None = Field(None, ge=0, description=(
+        "GPUs on one node: --dry-run checks that the judge's and the concurrent trials' GPUs "
+        "fit on it, and its `ray start` lines pass it as --num-gpus"))
     gpu_memory_gb: float = Field(80, gt=0, description=(
         "memory of one GPU in GB; `--dry-run` checks each trial rank's modelled peak against it "
         "less a 10% headroom and says DOES NOT FIT when it exceeds that"))
 
 
 class RunStorageConfig(_Strict):
-    """Where a run's trials live on a cluster (docs/cluster.md).
+    """Where a run's trials live on a cluster (docs/cluster.md)."""
 
-    `transport`: how trials get their inputs and return their outputs. "disk" reads and writes
-    the run folder (one node, or a shared filesystem at the same path); "ray" sends data, base
-    model and answers through Ray, so a trial needs nothing from the driver's disk; "auto" is
-    "ray" when `resources.address` joins a cluster, else "disk".
-    `storage`: a pyarrow filesystem URI (local path, NFS mount, s3://, gs://) that every node
-    can read, given to Ray Tune as its `storage_path` (default: `<run folder>/ray`).
-    """
-
-    storage: str | None = None
-    transport: Literal["auto", "disk", "ray"] = "auto"
+    storage: str | None = Field(None, description=(
+        "a pyarrow filesystem URI (local path, NFS mount, s3://, gs://) that every node can "
+        "read, given to Ray Tune as its storage_path; null = <run folder>/ray; no credentials "
+        "in it (s3 keys go in the environment of every node)"))
+    transport: Literal["auto", "disk", "ray"] = Field("auto", description=(
+        "how trials get their inputs and return their outputs: disk reads and writes the run "
+        "folder (one node, or a shared filesystem at the same path); ray sends data, base model "
+        "and answers through Ray, so a trial needs nothing from the driver's disk; auto = ray "
+        "when resources.address joins a cluster, else disk"))
 
     @field_validator("storage")
     @classmethod
@@ -250,9 +307,13 @@ class TournamentConfig(_Strict):
 
 
 class TrackingConfig(_Strict):
-    backend: Literal["mlflow", "none"] = "mlflow"
-    uri: str | None = None  # default: sqlite:///<run_root>/mlflow.db
-    experiment: str = "hpo"
+    """Where the run is logged (docs/observability.md)."""
+
+    backend: Literal["mlflow", "none"] = Field("mlflow", description=(
+        "mlflow: parameters, metrics and artifacts to MLflow; none: no tracking"))
+    uri: str | None = Field(None, description=(
+        "MLflow tracking URI; null = sqlite:///<run_root>/mlflow.db"))
+    experiment: str = Field("hpo", description="the MLflow experiment the run is logged under")
     register_winner: str | None = Field(None, description=(
         "register the winner's weights (LoRA: its adapter) in the MLflow model registry under this "
         "name, logged with MLflow's transformers flavour (--register-winner); needs "
@@ -260,17 +321,26 @@ class TrackingConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    name: str = "tiny-cpu"
-    run_root: str = "runs"
-    model: ModelConfig = ModelConfig()
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
-    search: SearchConfig = SearchConfig()
-    resources: ResourcesConfig = ResourcesConfig()
-    judge: JudgeConfig = JudgeConfig()
-    tournament: TournamentConfig = TournamentConfig()
-    tracking: TrackingConfig = TrackingConfig()
-    run: RunStorageConfig = RunStorageConfig()  # cluster storage and trial transport
+    """One experiment file: the sections below, each optional."""
+
+    name: str = Field("tiny-cpu", description=(
+        "the experiment's name; a new run's folder is <run_root>/<name>-<YYYYmmdd-HHMMSS> "
+        "unless --run-name is given"))
+    run_root: str = Field("runs", description="the folder that holds the run folders")
+    model: ModelConfig = Field(ModelConfig(), description="the base model every training starts from")
+    data: DataConfig = Field(DataConfig(), description="the training and validation examples")
+    train: TrainConfig = Field(TrainConfig(), description="how each training runs")
+    search: SearchConfig = Field(SearchConfig(), description=(
+        "the search space and the method that walks it"))
+    resources: ResourcesConfig = Field(ResourcesConfig(), description=(
+        "what each trial gets from Ray, and the cluster"))
+    judge: JudgeConfig = Field(JudgeConfig(), description=(
+        "the judge that compares two candidates' answers"))
+    tournament: TournamentConfig = Field(TournamentConfig(), description=(
+        "how the judged matches pick the winner"))
+    tracking: TrackingConfig = Field(TrackingConfig(), description="experiment tracking")
+    run: RunStorageConfig = Field(RunStorageConfig(), description=(
+        "cluster storage and trial transport"))
 
     @field_validator("name")
     @classmethod

@@ -5,8 +5,11 @@ turns them into one table per section, in the order the sections are declared (t
 user meets them in an experiment YAML). The output is deterministic, and
 tests/unit/test_config_docs.py fails when the committed file differs from it.
 
-    python tools/config_docs.py          # rewrite docs/config.md (`make config-docs`)
-    python tools/config_docs.py --check  # exit 1 when docs/config.md is stale
+    python -m tools.config_docs          # rewrite docs/config.md (`make config-docs`)
+    python -m tools.config_docs --check  # exit 1 when docs/config.md is stale
+
+Run it as a module from the repository root, so it reads this checkout's hpo/config.py rather
+than an installed copy.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from hpo.config import ExperimentConfig
 DOC_PATH = "docs/config.md"
 HEADER = """# Experiment configuration
 
-<!-- Generated from hpo/config.py by `make config-docs` (tools/config_docs.py): do not edit by
-hand; change the `Field(description=...)` in the schema and regenerate. -->
+<!-- Generated from hpo/config.py by `make config-docs` (python -m tools.config_docs): do not
+edit by hand; change the `Field(description=...)` in the schema and regenerate. -->
 
 An experiment is one YAML file (`hpo run --experiment FILE`); every key below may also be set
 on the command line with `--set key=value` (the value is read as YAML). Unknown keys are
@@ -56,10 +59,22 @@ def model_sections(model: type[BaseModel] = ExperimentConfig, path: str = "",
     """Every section model reachable from `model`, depth first, in declaration order."""
     yield Section(path, model, variant)
     for name, field in model.model_fields.items():
+        beside = _flat_beside(field)
+        if beside:  # options written flat in this section, one model per value of `beside`
+            for value, member in getattr(model, f"{beside}_options")().items():
+                yield Section(path, member, f"{beside}: {value}")
+            continue
         members = _models_in(field.annotation)
         for member in members:
             key = _variant(member, field) if len(members) > 1 else ""
             yield from model_sections(member, f"{path}.{name}" if path else name, key)
+
+
+def _flat_beside(field: FieldInfo) -> str | None:
+    """The key whose value picks the model of options written flat beside it (a judge
+    backend's own options sit beside `backend`), marked `json_schema_extra={"flat_beside": key}`."""
+    extra = field.json_schema_extra
+    return extra.get("flat_beside") if isinstance(extra, dict) else None  # type: ignore[return-value]
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -153,6 +168,8 @@ def section_text(section: Section) -> str:
         lines += [inspect.cleandoc(doc), ""]
     lines += ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
     for name, field in section.model.model_fields.items():
+        if _flat_beside(field):
+            continue
         key = f"{section.path}.{name}" if section.path else name
         cells = [f"`{key}`", type_name(field.annotation), default_text(field),
                  allowed_text(field.annotation, field), field.description or ""]
