@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpo.config import JudgeConfig
 from hpo.errors import ConfigError, JudgeUnavailableError
 from hpo.types import Example
+from judge.types import JudgeBackend
+
+if TYPE_CHECKING:
+    from judge.pairwise import PairwiseJudge
 
 
 def backend_kwargs(cfg: JudgeConfig, validation: Sequence[Example]) -> dict[str, Any]:
@@ -66,7 +70,7 @@ def validate_judge(cfg: JudgeConfig) -> None:
     BACKENDS.validate(cfg.backend)
 
 
-def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> Any:
+def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> JudgeBackend:
     from judge.registry import BACKENDS
 
     backend = BACKENDS.create(cfg.backend, **backend_kwargs(cfg, validation))
@@ -79,7 +83,7 @@ def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> Any:
     return backend
 
 
-def build_pairwise(cfg: JudgeConfig, backend: Any, store_path: Path) -> Any:
+def build_pairwise(cfg: JudgeConfig, backend: JudgeBackend, store_path: Path) -> PairwiseJudge:
     from judge.pairwise import PairwiseJudge
     from judge.store import VerdictStore
 

@@ -13,6 +13,7 @@ from hpo.config import ExperimentConfig
 from hpo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WORSE_THAN_BASELINE
 from hpo.judge_card import judge_summary
 from hpo.plan import Plan
+from hpo.run.outcome import TournamentOutcome
 from hpo.tournament.audit import val_loss_pick
 from hpo.tournament.base import MatchRecord, TournamentResult
 from hpo.train_plugin import Trained
@@ -48,21 +49,20 @@ def truth(rows: list[dict[str, Any]], winner: str) -> dict[str, Any] | None:
             "regret": scored[best_id] - w}
 
 
-def match_dict(m: MatchRecord, forfeits: set[tuple[str, str]]) -> dict[str, Any]:
-    return {**asdict(m), "forfeit": (m.a, m.b) in forfeits}
+def match_dict(m: MatchRecord, forfeited: bool) -> dict[str, Any]:
+    return {**asdict(m), "forfeit": forfeited}
 
 
 def build_report(cfg: ExperimentConfig, trained: Trained, store: AnswerStore,
-                 tourney: dict[str, Any]) -> dict[str, Any]:
-    """report.json's content (format `hpo.report/v1`)."""
-    plan, feed = trained.plan, trained.feed
-    result: TournamentResult = tourney["result"]
+                 outcome: TournamentOutcome) -> dict[str, Any]:
+    """report.json's content (format `hpo.report/v1`): the one place the judge stage's
+    outcome becomes the report's plain, JSON-ready form."""
+    plan, feed, result = trained.plan, trained.feed, outcome.result
     missing = {k: v for k, v in feed.missing_reasons().items() if k != (plan.baseline.candidate_id if plan.baseline else None)}
-    forfeits = set(tourney["forfeits"])
     rows = candidate_rows(plan, store, result, missing)
-    base: MatchRecord | None = tourney["baseline"]
+    base = outcome.baseline
     winner_spec = {c.candidate_id: c.spec for c in plan.candidates}[result.winner]
-    played = [m for m in result.matches if (m.a, m.b) not in forfeits]
+    judge_stats = dict(outcome.judge_stats)
     return {
         "format": REPORT_FORMAT, "experiment": cfg.name, "strategy": result.strategy,
         "judge": cfg.judge.backend, "policy": cfg.judge.policy,
@@ -70,19 +70,20 @@ def build_report(cfg: ExperimentConfig, trained: Trained, store: AnswerStore,
         "winner": {"candidate_id": result.winner, "epoch": int(result.winner.rsplit("-ep", 1)[1]),
                    **winner_spec.to_dict()},
         "ranking": [c for c in result.ranking if c not in missing],
-        "matches": [match_dict(m, forfeits) for m in result.matches],
+        "matches": [match_dict(m, outcome.forfeited(m)) for m in result.matches],
         "baseline": None if base is None else {
             "candidate_id": base.b, "win": base.wins, "lose": base.losses, "tie": base.ties,
             "invalid": base.invalid, "winner_beats_baseline": base.wins > base.losses},
         "truth": truth(rows, result.winner),
-        "judge_audit": tourney["audit"].to_dict() if tourney.get("audit") else None,
+        "judge_audit": outcome.audit.to_dict(),
         "val_loss_pick": pick.to_dict() if (pick := val_loss_pick(rows, result.winner)) else None,
-        "winner_confidence_set": tourney.get("confidence"),
+        "winner_confidence_set": None if outcome.confidence is None else outcome.confidence.to_dict(),
         "missing": missing,
         "judge_calls": result.calls,
-        "judge_calls_saved_by_early_decision": sum((m.items_total - m.items_judged) * 2 for m in played),
-        "judge_stats": tourney["judge_stats"],
-        "cost": run_cost(cfg, store, tourney["judge_stats"]),
+        "judge_calls_saved_by_early_decision": sum((m.items_total - m.items_judged) * 2
+                                                   for m in outcome.played()),
+        "judge_stats": judge_stats,
+        "cost": run_cost(cfg, store, judge_stats),
         "candidates": rows,
     }
 

@@ -20,7 +20,9 @@ from hpo.errors import ConfigError, HpoError, StorageError
 from hpo.plan import Plan, load_grid, make_plan
 from hpo.rundir import RunDir, check_run_name
 from hpo.search_space import SearchSpace
+from hpo.tracking.base import Tracker
 from hpo.types import Example
+from judge.types import JudgeBackend
 
 
 @dataclass
@@ -48,8 +50,8 @@ class Workspace:
 
     rd: RunDir
     store: AnswerStore
-    tracker: Any
-    backend: Any
+    tracker: Tracker
+    backend: JudgeBackend
 
 
 def load_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:

@@ -19,10 +19,12 @@ from hpo.feed import CandidateFeed
 from hpo.judging import build_pairwise
 from hpo.run.inputs import Workspace
 from hpo.run.live import ForfeitJudge, LiveAnswers
+from hpo.run.outcome import TournamentOutcome
 from hpo.tournament.audit import Lookup, audit, build_table
 from hpo.tournament.base import TournamentResult
 from hpo.train_plugin import Trained
 from hpo.types import Example
+from judge.pairwise import PairwiseJudge
 
 
 class Background:
@@ -77,7 +79,7 @@ def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | 
 
 
 def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], entrants: Trained,
-                   say: Callable[[str], None]) -> dict[str, Any]:
+                   say: Callable[[str], None]) -> TournamentOutcome:
     """The strategy over `entrants`' candidates, then its winner against the baseline."""
     from hpo.tournament.answers_judge import AnswerMatchJudge
     from hpo.tournament.confidence import ItemLog, winner_confidence_set
@@ -102,19 +104,17 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
         raise TrialsFailedError("no candidate produced answers: every training failed (see report of each trial in the run folder)")
     say(f"tournament winner {result.winner} after {result.calls} judge calls")
     confidence = winner_confidence_set(log.observations(), candidates, result.winner,
-                                       judge.n_items, seed=cfg.tournament.seed).to_dict() \
+                                       judge.n_items, seed=cfg.tournament.seed) \
         if log.observations() else None  # a strategy that judged nothing (val_loss) shows none
     baseline = None
     if baseline_id and feed.wait(baseline_id):
         baseline = play_match(result.winner, baseline_id, judge, early_decision=False, stage="baseline")
         say(f"winner vs baseline: {baseline.wins} win / {baseline.losses} lose / {baseline.ties} tie")
-    stats = pairwise.stats_dict() if hasattr(pairwise, "stats_dict") else {}
     table = build_table(log.observations(), answers, val, stored_verdicts(pairwise), is_correct)
-    return {"result": result, "baseline": baseline, "forfeits": judge.forfeits,
-            "confidence": confidence,
-            "audit": audit(table, deciding_match(result), None if baseline is None else (baseline.a, baseline.b)),
-            "judge_stats": {**stats, "calls": pairwise.calls,
-                            "cache_hits": getattr(pairwise, "cache_hits", 0)}}
+    return TournamentOutcome(
+        result=result, baseline=baseline, forfeits=frozenset(judge.forfeits), confidence=confidence,
+        audit=audit(table, deciding_match(result), None if baseline is None else (baseline.a, baseline.b)),
+        judge_stats=pairwise.stats_dict())
 
 
 def validation_losses(store: AnswerStore, feed: CandidateFeed) -> Callable[[str], float | None]:
@@ -128,9 +128,9 @@ def validation_losses(store: AnswerStore, feed: CandidateFeed) -> Callable[[str]
     return loss
 
 
-def stored_verdicts(pairwise: Any) -> Lookup | None:
+def stored_verdicts(pairwise: PairwiseJudge) -> Lookup | None:
     """Single-order judgments as the verdict store holds them (None: the judge keeps no store)."""
-    store = getattr(pairwise, "store", None)
+    store = pairwise.store
     if store is None:
         return None
     identity = pairwise.backend.identity

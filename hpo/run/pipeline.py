@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from hpo.config import ExperimentConfig
 from hpo.errors import JudgeUnavailableError, RunInterrupted
@@ -21,6 +20,7 @@ from hpo.progress import Progress
 from hpo.run.decide import build_report, exit_code
 from hpo.run.inputs import Inputs, RunOptions, Workspace, plan_run, resume_target, stage_inputs
 from hpo.run.judge import Background, judge_in_background
+from hpo.run.outcome import TournamentOutcome
 from hpo.run.record import record
 from hpo.run.recorder import RunRecorder
 from hpo.run.train import train_method
@@ -58,8 +58,8 @@ def run_stages(cfg: ExperimentConfig, opts: RunOptions, inputs: Inputs, ws: Work
     try:
         recorder = RunRecorder(cfg, ws.rd, ws.tracker, inputs.plan, feed, progress)
         parent_id = recorder.parent()
-        trained, tourney = train_and_judge(cfg, ws, inputs, recorder)  # 3. train, 4. judge
-        report = build_report(cfg, trained, ws.store, tourney)  # 5. decide
+        trained, outcome = train_and_judge(cfg, ws, inputs, recorder)  # 3. train, 4. judge
+        report = build_report(cfg, trained, ws.store, outcome)  # 5. decide
         record(cfg, ws.rd, report, ws.tracker, parent_id)  # 6. record
     finally:
         progress.close()
@@ -67,7 +67,7 @@ def run_stages(cfg: ExperimentConfig, opts: RunOptions, inputs: Inputs, ws: Work
 
 
 def train_and_judge(cfg: ExperimentConfig, ws: Workspace, inputs: Inputs,
-                    recorder: RunRecorder) -> tuple[Trained, dict[str, Any]]:
+                    recorder: RunRecorder) -> tuple[Trained, TournamentOutcome]:
     """Train, and judge on a thread: beside training when the candidates are known up front
     (a grid), after it when a search decides them (adaptive). If the overlapped judge is gone
     past its deadline, trainings stop after their current checkpoint (exit 5, resumable)."""

@@ -12,9 +12,10 @@ from typing import Any
 from hpo.atomic import atomic_write_json, atomic_write_text
 from hpo.config import ExperimentConfig
 from hpo.rundir import RunDir
+from hpo.tracking.base import Tracker
 
 
-def record(cfg: ExperimentConfig, rd: RunDir, report: dict[str, Any], tracker: Any,
+def record(cfg: ExperimentConfig, rd: RunDir, report: dict[str, Any], tracker: Tracker,
            parent_id: str) -> None:
     """Write and log the decision; the run is `finished` from here on."""
     from hpo.report import render
@@ -31,7 +32,7 @@ def record(cfg: ExperimentConfig, rd: RunDir, report: dict[str, Any], tracker: A
     print(f"\nrun folder: {rd.path}\nMLflow: {tracker.run_url(parent_id)} (open with: hpo ui)")
 
 
-def register(cfg: ExperimentConfig, rd: RunDir, tracker: Any, parent_id: str, winner: str) -> None:
+def register(cfg: ExperimentConfig, rd: RunDir, tracker: Tracker, parent_id: str, winner: str) -> None:
     """`--register-winner`: the winner's weights as a new version of the registered model."""
     import time
 
@@ -73,7 +74,7 @@ def export_verdicts(rd: RunDir) -> None:
     atomic_write_text(rd / "verdicts.jsonl", "\n".join(lines) + ("\n" if lines else ""))
 
 
-def log_parent(tracker: Any, run_id: str, rd: RunDir, report: dict[str, Any], plots: list[Any]) -> None:
+def log_parent(tracker: Tracker, run_id: str, rd: RunDir, report: dict[str, Any], plots: list[Any]) -> None:
     w = report["winner"]
     tracker.log_params(run_id, {f"winner.{k}": v for k, v in w.items()})
     metrics = {"judge_calls": report["judge_calls"], "missing_candidates": len(report["missing"]),

@@ -17,6 +17,7 @@ from hpo.plan import Plan
 from hpo.progress import Progress
 from hpo.run.steps import EventTail, step_metrics
 from hpo.rundir import RunDir
+from hpo.tracking.base import Tracker
 
 METRIC_KEYS = ("train_loss", "exact_match", "validation_loss", "val_loss", "generation_seconds",
                "train_seconds", "tokens_per_s", "train_tokens", "generated_tokens")
@@ -25,7 +26,7 @@ METRIC_KEYS = ("train_loss", "exact_match", "validation_loss", "val_loss", "gene
 class RunRecorder:
     """Tracker runs for one run folder: a parent run, one child run per training."""
 
-    def __init__(self, cfg: ExperimentConfig, rd: RunDir, tracker: Any, plan: Plan,
+    def __init__(self, cfg: ExperimentConfig, rd: RunDir, tracker: Tracker, plan: Plan,
                  feed: CandidateFeed, progress: Progress) -> None:
         self.cfg, self.rd, self.tracker, self.plan = cfg, rd, tracker, plan
         self.feed, self.progress = feed, progress

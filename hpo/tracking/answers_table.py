@@ -15,6 +15,7 @@ from typing import Any
 from hpo.answers import AnswerStore
 from hpo.data.loaders import read_jsonl
 from hpo.errors import ConfigError
+from hpo.tracking.base import Tracker
 
 ARTIFACT = "tables/answers.json"
 
@@ -59,7 +60,7 @@ def _answers(store: AnswerStore, candidate_id: str) -> list[str] | None:
         return None
 
 
-def log_answer_table(tracker: Any, parent: str, run_dir: Path, report: Mapping[str, Any]) -> None:
+def log_answer_table(tracker: Tracker, parent: str, run_dir: Path, report: Mapping[str, Any]) -> None:
     """The answers side by side as `tables/answers.json` on the parent run."""
     rows = answer_rows(run_dir, report)
     if rows:

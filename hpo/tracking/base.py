@@ -9,6 +9,13 @@ from typing import Any, Protocol, runtime_checkable
 
 @runtime_checkable
 class Tracker(Protocol):
+    """Where a run's params, metrics, tags and artifacts go; every call names its run."""
+
+    @property
+    def uri(self) -> str | None:
+        """The tracking URI the runs live at (None: they are not kept anywhere); registering
+        the winner's model logs to it."""
+
     def start_run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
                   parent_id: str | None = None) -> str: ...
 

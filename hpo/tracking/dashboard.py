@@ -24,6 +24,7 @@ from hpo.atomic import atomic_write_text
 from hpo.config import ExperimentConfig
 from hpo.rundir import RunDir
 from hpo.secrets import redact
+from hpo.tracking.base import Tracker
 
 REPO = Path(__file__).resolve().parent.parent.parent
 # Packages whose versions decide what a run computes (all installed ones go to the artifact).
@@ -31,7 +32,7 @@ KEY_PACKAGES = ("torch", "transformers", "peft", "ray", "mlflow", "deepspeed", "
 
 
 @contextmanager
-def parent_status(tracker: Any, rd: RunDir, cfg: ExperimentConfig) -> Iterator[None]:
+def parent_status(tracker: Tracker, rd: RunDir, cfg: ExperimentConfig) -> Iterator[None]:
     """Keep the MLflow parent's status true to the run folder's (see module doc)."""
     resumed = bool(rd.state().get("parent_run_id"))
     if resumed:
@@ -44,7 +45,7 @@ def parent_status(tracker: Any, rd: RunDir, cfg: ExperimentConfig) -> Iterator[N
     publish_finished(tracker, rd)
 
 
-def reopen(tracker: Any, rd: RunDir, cfg: ExperimentConfig) -> None:
+def reopen(tracker: Tracker, rd: RunDir, cfg: ExperimentConfig) -> None:
     from hpo.resume_policy import record
 
     changes = record(rd, cfg)
@@ -63,7 +64,7 @@ def reopen(tracker: Any, rd: RunDir, cfg: ExperimentConfig) -> None:
                                   for k, v in redact({k: list(v) for k, v in changes.items()}).items()})
 
 
-def close_interrupted(tracker: Any, rd: RunDir, status: str) -> None:
+def close_interrupted(tracker: Tracker, rd: RunDir, status: str) -> None:
     """End the parent and every child still RUNNING with `status` (best effort: never masks)."""
     state = rd.state()
     ids = [*state.get("child_runs", {}).values(), state.get("parent_run_id")]
@@ -80,7 +81,7 @@ def close_interrupted(tracker: Any, rd: RunDir, status: str) -> None:
         pass
 
 
-def publish_finished(tracker: Any, rd: RunDir) -> None:
+def publish_finished(tracker: Tracker, rd: RunDir) -> None:
     state = rd.state()
     parent = state.get("parent_run_id")
     path = rd / "report.json"
@@ -99,7 +100,7 @@ def publish_finished(tracker: Any, rd: RunDir) -> None:
     log_provenance(tracker, parent, rd)
 
 
-def log_tables(tracker: Any, parent: str, report: Mapping[str, Any]) -> None:
+def log_tables(tracker: Tracker, parent: str, report: Mapping[str, Any]) -> None:
     tracker.log_table(parent, candidate_table(report), "tables/candidates.json")
     tracker.log_table(parent, match_table(report), "tables/matches.json")
     if report.get("baseline"):
@@ -139,7 +140,7 @@ def winner_vs_baseline(report: Mapping[str, Any]) -> dict[str, Any]:
             "winner_beats_baseline": base["winner_beats_baseline"]}
 
 
-def log_child_standings(tracker: Any, children: Mapping[str, str], report: Mapping[str, Any]) -> None:
+def log_child_standings(tracker: Tracker, children: Mapping[str, str], report: Mapping[str, Any]) -> None:
     """Per epoch (step): tournament win rounds; the winner's epoch also its win rate vs baseline."""
     base = winner_vs_baseline(report) if report.get("baseline") else None
     for row in report["candidates"]:
@@ -152,7 +153,7 @@ def log_child_standings(tracker: Any, children: Mapping[str, str], report: Mappi
         tracker.log_metrics(run_id, metrics, step=int(row["epoch"]))
 
 
-def log_child_costs(tracker: Any, children: Mapping[str, str], report: Mapping[str, Any]) -> None:
+def log_child_costs(tracker: Tracker, children: Mapping[str, str], report: Mapping[str, Any]) -> None:
     """Each training's wall time, GPU-hours and tokens (the report's cost summary) on its child run."""
     for row in (report.get("cost") or {}).get("trainings", []):
         run_id = children.get(row["training_id"])
@@ -160,7 +161,7 @@ def log_child_costs(tracker: Any, children: Mapping[str, str], report: Mapping[s
             tracker.log_metrics(run_id, {f"cost/{k}": v for k, v in row.items() if k != "training_id"})
 
 
-def log_provenance(tracker: Any, parent: str, rd: RunDir) -> None:
+def log_provenance(tracker: Tracker, parent: str, rd: RunDir) -> None:
     """The code that produced the run: git commit (+ dirty flag) and every package's version."""
     commit, dirty = git_commit()
     tags = {"mlflow.source.git.commit": commit or "unknown (not a git checkout)"}

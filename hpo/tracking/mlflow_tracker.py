@@ -54,6 +54,8 @@ def _client(client_type: Any, uri: str) -> Any:
 class MlflowTracker:
     """Logs to any MLflow tracking URI (default: a local sqlite store in the run root)."""
 
+    uri: str
+
     def __init__(self, uri: str, experiment: str = "hpo", artifact_root: Path | None = None):
         import mlflow
         from mlflow.tracking import MlflowClient

@@ -9,6 +9,8 @@ from typing import Any
 
 
 class NullTracker:
+    uri: str | None = None  # records nowhere, whatever URI it was opened with
+
     def __init__(self, uri: str | None = None, experiment: str = "hpo", artifact_root: Path | None = None):
         self._ids = itertools.count()
 

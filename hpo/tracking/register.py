@@ -22,15 +22,18 @@ from typing import Any
 
 from hpo.errors import StorageError
 from hpo.secrets import split_credentials
+from hpo.tracking.base import Tracker
 
 TASK = "text-generation"
 
 
-def register_winner(tracker: Any, parent_id: str, weights: Path, name: str) -> str:
+def register_winner(tracker: Tracker, parent_id: str, weights: Path, name: str) -> str:
     """Log `weights` on the parent run with the transformers flavour and register them as
     `name`; returns the new model version. The parent keeps its status (FINISHED)."""
     import mlflow
 
+    if tracker.uri is None:
+        raise StorageError(f"cannot register {name}: the tracker keeps no runs (tracking.backend: none)")
     if not (weights / "config.json").is_file() and not (weights / "adapter_config.json").is_file():
         raise StorageError(f"cannot register {name}: no weights at {weights}")
     components = load_components(weights)

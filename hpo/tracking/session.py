@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hpo.atomic import storage_error
 from hpo.config import ExperimentConfig
+from hpo.tracking.base import Tracker
 
 
 def default_uri(cfg: ExperimentConfig) -> str:
     return cfg.tracking.uri or f"sqlite:///{Path(cfg.run_root).resolve()}/mlflow.db"
 
 
-def open_tracker(cfg: ExperimentConfig) -> Any:
+def open_tracker(cfg: ExperimentConfig) -> Tracker:
     from hpo.tracking import TRACKERS
 
     root = Path(cfg.run_root)
