@@ -30,7 +30,7 @@ import random
 from collections.abc import Iterable, Sequence
 
 from hpo.data.synthetic import ALL_TASKS, ALPHABET, CHECKS, OPEN_TASKS, TASKS, generate
-from judge.training.data import Pair
+from judge.training.data import Demo, Pair, PairSource
 
 # The reason after each verdict: which response is right. Only the verdict is read at judging
 # time; writing the reason too gives training a label per response (the verdict alone is an XOR
@@ -200,10 +200,23 @@ def suite_instructions(tasks: Sequence[str] = tuple(TASKS)) -> list[str]:
     return sorted(texts)
 
 
-def synthetic_source(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] | None = None
-                     ) -> tuple[list[Pair], list[Pair], list[str], dict[str, object]]:
-    """The `hpo judge train --synthetic` pair source: (train, held-out, tokenizer pieces, card).
-    `tasks`: families to draw from (default: the suite's default mix, `synthetic.TASKS`)."""
+def build_demos(n: int, seed: int, tasks: Sequence[str], exclude: set[tuple[str, str]]) -> list[Demo]:
+    """`n` worked examples (instruction, input, the stored answer) cycling through `tasks`,
+    none of whose (instruction, input) is in `exclude` (the runs' validation, the held-out)."""
+    rng = random.Random(f"hpo-judge-demos-{seed}")
+    out: list[Demo] = []
+    while len(out) < n:
+        instruction, inp, answer = ALL_TASKS[tasks[len(out) % len(tasks)]](rng)
+        if (instruction, inp) not in exclude:
+            out.append(Demo(instruction, inp, answer))
+    return out
+
+
+def synthetic_source(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] | None = None,
+                     n_demos: int = 0) -> PairSource:
+    """The `hpo judge train --synthetic` data: training and held-out pairs, tokenizer pieces,
+    the card's description, and `n_demos` demos. `tasks`: families to draw from (default: the
+    suite's default mix, `synthetic.TASKS`)."""
     names = tuple(tasks or TASKS)
     unknown = [t for t in names if t not in ALL_TASKS]
     if unknown:
@@ -216,4 +229,9 @@ def synthetic_source(n_train: int, n_heldout: int, seed: int, tasks: Sequence[st
                           if set(names) & set(OPEN_TASKS) else
                           "correct beats wrong; both correct or both wrong = Tie"}
     card["reason"] = "which response is right: " + correctness_reason("a", "b", "a")
-    return train, held_out, [*suite_instructions(names), *REASON_PIECES], card
+    demos: list[Demo] = []
+    if n_demos:
+        exclude = validation_keys(EXCLUDE_SEEDS, names) | {(p.instruction, p.input) for p in held_out}
+        demos = build_demos(n_demos, seed, names, exclude)
+        card["demos"] = "the right answer as both responses, loss on the answers (--solve-fraction)"
+    return PairSource(train, held_out, [*suite_instructions(names), *REASON_PIECES], card, demos)

@@ -18,16 +18,21 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from judge.training.data import Pair, drop_references, load_pairs, save_pairs, swap_augment
+from judge.training.data import (
+    Pair,
+    PairSource,
+    drop_references,
+    load_pairs,
+    save_pairs,
+    swap_augment,
+)
 
 # The recipes' names, known without importing torch (judge.training.recipes builds models); a
 # unit test keeps them equal to `judge.training.recipes.RECIPES`.
 RECIPE_NAMES = ("pandalm", "tiny")
 
-# (n_train, n_heldout, seed, task names or None for the suite's default) ->
-# (train pairs, held-out pairs, tokenizer pieces, description)
-SyntheticSource = Callable[[int, int, int, Sequence[str] | None],
-                           tuple[list[Pair], list[Pair], list[str], dict[str, Any]]]
+# (n_train, n_heldout, seed, task names or None for the suite's default, n_demos) -> the data
+SyntheticSource = Callable[[int, int, int, Sequence[str] | None, int], PairSource]
 
 
 def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
@@ -46,6 +51,10 @@ def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
     tr.add_argument("--synthetic-tasks", help="--synthetic: comma-separated task families"
                     " (default: the suite's default mix)")
     tr.add_argument("--no-swap", action="store_true", help="turn off swap augmentation")
+    tr.add_argument("--solve-fraction", type=float, default=0.0,
+                    help="--synthetic: this fraction of the training examples are demos (the task's"
+                         " right answer written as both responses, loss on the answers), so the"
+                         " judge learns to solve what it judges")
     tr.add_argument("--reference-drop", type=float, default=0.0, help="blank this fraction of references")
     tr.add_argument("--no-reference", action="store_true", help="train on the verdict (and reason) only")
     for flag, kind in (("--lr", float), ("--epochs", float), ("--batch-size", int),
@@ -68,18 +77,27 @@ def _split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], l
     return train_part, [p for p in pairs if (p.instruction, p.input) in held]
 
 
-def _pairs(args: argparse.Namespace, synthetic: SyntheticSource | None, seed: int
-           ) -> tuple[list[Pair], list[Pair], list[str], dict[str, Any]]:
+def n_demos(n_examples: int, fraction: float) -> int:
+    """Demos that make up `fraction` of a training set that has `n_examples` pair examples."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"--solve-fraction must be in [0, 1), got {fraction}")
+    return round(n_examples * fraction / (1 - fraction))
+
+
+def _pairs(args: argparse.Namespace, synthetic: SyntheticSource | None, seed: int) -> PairSource:
     if args.synthetic:
         if synthetic is None:
             raise ValueError("--synthetic needs a suite: run it as `hpo judge train --synthetic`")
         tasks = [t.strip() for t in args.synthetic_tasks.split(",")] if args.synthetic_tasks else None
-        return synthetic(args.pairs, args.heldout_pairs, seed, tasks)
+        examples = args.pairs * (1 if args.no_swap else 2)
+        return synthetic(args.pairs, args.heldout_pairs, seed, tasks, n_demos(examples, args.solve_fraction))
+    if args.solve_fraction:
+        raise ValueError("--solve-fraction needs --synthetic (demos come from the task suite)")
     pairs = load_pairs(args.data)
     if args.heldout:
-        return pairs, load_pairs(args.heldout), [], {"data": args.data, "heldout": args.heldout}
+        return PairSource(pairs, load_pairs(args.heldout), [], {"data": args.data, "heldout": args.heldout})
     train_part, held = _split(pairs, args.heldout_fraction, seed)
-    return train_part, held, [], {"data": args.data, "heldout_fraction": args.heldout_fraction}
+    return PairSource(train_part, held, [], {"data": args.data, "heldout_fraction": args.heldout_fraction})
 
 
 def _settings(args: argparse.Namespace, base: Any) -> Any:
@@ -107,7 +125,8 @@ def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> in
     settings = _settings(args, recipe.settings)
     if not 0 <= args.reference_drop <= 1:
         raise ValueError(f"--reference-drop must be in [0, 1], got {args.reference_drop}")
-    train_pairs, held_out, pieces, source = _pairs(args, synthetic, settings.seed)
+    data = _pairs(args, synthetic, settings.seed)
+    train_pairs, held_out, pieces, source = data.train, data.held_out, data.pieces, data.card
     if args.no_reference:
         train_pairs = [replace(p, reference="") for p in train_pairs]
     train_pairs = drop_references(train_pairs, args.reference_drop, settings.seed)
@@ -116,14 +135,15 @@ def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> in
     card = {"recipe": recipe.name, "base_model": args.model or "from scratch", "source": source,
             "swap_augmentation": not args.no_swap, "reference_drop": args.reference_drop,
             "reference_in_target": not args.no_reference, "train_pairs": len(train_pairs),
-            "heldout_pairs": len(held_out),
+            "heldout_pairs": len(held_out), **({"demos": len(data.demos)} if data.demos else {}),
             "parameters": sum(p.numel() for p in model.parameters()),
             "command": "hpo " + " ".join(sys.argv[1:])}
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     summary = train(model, tokenizer, examples, settings, args.out,
-                    held_out=swap_augment(held_out)[:2000], progress=_progress(args.log), card=card)
+                    held_out=swap_augment(held_out)[:2000], progress=_progress(args.log), card=card,
+                    demos=data.demos)
     save_pairs(held_out, args.out / "heldout.jsonl")
     result = score_folder(args.out, held_out)
     summary["heldout_eval"] = asdict(result)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,30 @@ class Pair:
     reason: str = ""
     reference: str = ""
     meta: str = ""  # free-form provenance (e.g. the corruption kind), not trained on
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A worked example in the judge's layout: the task's right answer written as both
+    responses, the loss on those answers only. Mixed into training, demos teach the body to
+    *solve* the tasks it judges (checking "dcba" against "abcd" is easier for a model that can
+    reverse); never read at judging time."""
+
+    instruction: str
+    input: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class PairSource:
+    """What a training run reads: pairs to train on, held-out pairs, tokenizer pieces (added
+    as whole tokens), a description for the judge card, and optional demos."""
+
+    train: list[Pair]
+    held_out: list[Pair]
+    pieces: list[str]
+    card: dict[str, Any]
+    demos: list[Demo] = field(default_factory=list)
 
 
 def parse_label(value: Any, where: str) -> int:

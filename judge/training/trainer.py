@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from judge.training.data import VERDICT_TEXT, Pair, prompt_text, target_text
+from judge.prompt import build_prompt
+from judge.training.data import VERDICT_TEXT, Demo, Pair, prompt_text, target_text
 
 IGNORE = -100
 
@@ -75,6 +76,20 @@ def encode_all(pairs: Sequence[Pair], tokenizer: Any, max_length: int) -> list[E
         target = [*target, eos]
         prompt = prompt[-max(1, max_length - len(target)):]
         out.append(Encoded(prompt + target, [IGNORE] * len(prompt) + target))
+    return out
+
+
+def encode_demos(demos: Sequence[Demo], tokenizer: Any) -> list[Encoded]:
+    """Each demo as the judge's prompt up to Response 2's end (the answer at both responses),
+    loss on the two answers only. Pieces are tokenized apart: the tokenizer has no merges, so
+    the ids equal those of the whole text."""
+    out = []
+    for demo in demos:
+        text = build_prompt(demo.instruction, demo.input, "\x00", "\x00")
+        head, mid, _ = text.split("\x00")
+        head_ids, mid_ids, ans = token_ids(tokenizer, [head, mid, demo.answer])
+        out.append(Encoded(head_ids + ans + mid_ids + ans,
+                           [IGNORE] * len(head_ids) + ans + [IGNORE] * len(mid_ids) + ans))
     return out
 
 
@@ -153,11 +168,12 @@ def _quick_eval(model: Any, tokenizer: Any, held_out: Sequence[Pair]) -> dict[st
 
 def train(model: Any, tokenizer: Any, pairs: Sequence[Pair], settings: TrainSettings,
           out_dir: Path, held_out: Sequence[Pair] = (), progress: Progress | None = None,
-          card: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train `model` on `pairs` (already augmented); save to `out_dir`; return the log summary."""
+          card: dict[str, Any] | None = None, demos: Sequence[Demo] = ()) -> dict[str, Any]:
+    """Train `model` on `pairs` (already augmented) mixed with `demos`; save to `out_dir`;
+    return the log summary."""
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    data = encode_all(pairs, tokenizer, settings.max_length)
+    data = encode_all(pairs, tokenizer, settings.max_length) + encode_demos(demos, tokenizer)
     steps_per_epoch = math.ceil(len(data) / settings.batch_size)
     total = math.ceil(steps_per_epoch * settings.epochs)
     if settings.max_steps is not None:

@@ -157,8 +157,9 @@ def test_open_family_pairs_are_labelled_by_the_checker() -> None:
     """With the open-answer families, "right" is the family's checker: two different right
     answers are a Tie, and every wrong response is one the checker rejects."""
     from hpo.data.judge_pairs import synthetic_source
-    train, held, pieces, card = synthetic_source(3000, 60, 0, tasks=list(synthetic.OPEN_TASKS))
-    assert synthetic.ANY_ORDER in pieces and card["tasks"] == list(synthetic.OPEN_TASKS)
+    data = synthetic_source(3000, 60, 0, tasks=list(synthetic.OPEN_TASKS))
+    train, held = data.train, data.held_out
+    assert synthetic.ANY_ORDER in data.pieces and data.card["tasks"] == list(synthetic.OPEN_TASKS)
     differing_ties = 0
     for p in [*train, *held]:
         check = synthetic.CHECKS[p.instruction]
@@ -182,3 +183,31 @@ def test_unknown_synthetic_task_is_refused() -> None:
     from hpo.data.judge_pairs import synthetic_source
     with pytest.raises(ValueError, match="valid: reverse"):
         synthetic_source(10, 5, 0, tasks=["revers"])
+
+
+def test_demo_is_the_judge_layout_with_loss_on_the_two_answers_only() -> None:
+    from judge.training.data import Demo
+    from judge.training.trainer import encode_demos
+    tok = build_tokenizer(["Reverse the string."])
+    demo = Demo("Reverse the string.", "abcd", "dcba")
+    (enc,) = encode_demos([demo], tok)
+    whole = build_prompt(demo.instruction, demo.input, "dcba", "dcba")
+    assert enc.input_ids == tok(whole.removesuffix("\n\n### Evaluation:\n"), add_special_tokens=False)["input_ids"]
+    answer = tok("dcba", add_special_tokens=False)["input_ids"]
+    assert [t for t in enc.labels if t != IGNORE] == answer + answer
+    assert enc.labels[-len(answer):] == answer
+
+
+def test_demos_avoid_held_out_and_validation_and_follow_the_fraction() -> None:
+    from hpo.data.judge_pairs import EXCLUDE_SEEDS, synthetic_source, validation_keys
+    from judge.training.cli import n_demos
+    assert n_demos(200, 1 / 3) == 100 and n_demos(200, 0.0) == 0
+    with pytest.raises(ValueError, match="solve-fraction"):
+        n_demos(10, 1.0)
+    data = synthetic_source(300, 40, 0, n_demos=2000)
+    keys = {(d.instruction, d.input) for d in data.demos}
+    assert len(data.demos) == 2000 and len({d.instruction for d in data.demos}) > 5
+    assert not keys & {(p.instruction, p.input) for p in data.held_out}
+    assert not keys & validation_keys(EXCLUDE_SEEDS, tuple(synthetic.TASKS))
+    assert all(synthetic.is_correct(d.answer, synthetic.Example(d.instruction, d.input, d.answer))
+               for d in data.demos)
