@@ -49,6 +49,7 @@ from hpo.data import read_jsonl  # noqa: E402
 from hpo.judging import build_backend, build_pairwise  # noqa: E402
 from hpo.tournament.answers_judge import AnswerMatchJudge  # noqa: E402
 from hpo.tournament.registry import make_strategy  # noqa: E402
+from judge.backends.hf import weights_fingerprint  # noqa: E402
 
 
 def run_seed(seed: int, work: Path, experiment: Path, extra: list[str]) -> tuple[Path, float | None]:
@@ -69,17 +70,27 @@ def run_seed(seed: int, work: Path, experiment: Path, extra: list[str]) -> tuple
     return run_dir, time.perf_counter() - t0
 
 
-def judge_store(run_dir: Path, name: str, seed_from_run: bool) -> Path:
+def judge_store(run_dir: Path, name: str, seed_from_run: str) -> Path:
     """A verdict store kept in the run folder, one per judge, shared by both strategies (so
     racing reuses blocked's judgments) and by a re-run of this benchmark (kill-safe). The LLM
     judge's store starts as a copy of the run's own verdicts (same judge: the store's identity
-    binding refuses anything else)."""
+    binding refuses anything else: the copy is made only when the run's store is bound to
+    judge weights whose fingerprint `seed_from_run` names)."""
     path = run_dir / "premise" / f"{name}.sqlite"
     path.parent.mkdir(exist_ok=True)
-    if not path.exists() and seed_from_run and (run_dir / "verdicts.sqlite").is_file():
+    if not path.exists() and seed_from_run and run_judge_weights(run_dir) == seed_from_run:
         with sqlite3.connect(run_dir / "verdicts.sqlite") as src, sqlite3.connect(path) as dst:
             src.backup(dst)
     return path
+
+
+def run_judge_weights(run_dir: Path) -> str | None:
+    """The weights fingerprint (`w=...`) of the judge the run's verdict store is bound to."""
+    if not (run_dir / "verdicts.sqlite").is_file():
+        return None
+    with sqlite3.connect(run_dir / "verdicts.sqlite") as db:
+        row = db.execute("SELECT value FROM meta WHERE name='judge'").fetchone()
+    return str(row[0]).rsplit(":w=", 1)[-1] if row and ":w=" in str(row[0]) else None
 
 
 def tournament_picks(judge_cfg: JudgeConfig, store: Path, seed: int, cands: list[str],
@@ -126,10 +137,11 @@ def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
     llm = JudgeConfig(backend="hf", model=same_model_as_run(run_dir, judge_model), batch_size=128)
     soft = llm.model_copy(update={"policy": "soft"})  # same judge, same store: few new calls
     oracle = JudgeConfig(backend="reference")
-    for name, cfg, slug in ((f"LLM judge ({Path(judge_model).name})", llm, "llm"),
-                            (f"LLM judge ({Path(judge_model).name}, soft)", soft, "llm"),
+    weights = weights_fingerprint(judge_model)  # a retrained judge at the same path: a new store
+    for name, cfg, slug in ((f"LLM judge ({Path(judge_model).name})", llm, f"llm-{weights}"),
+                            (f"LLM judge ({Path(judge_model).name}, soft)", soft, f"llm-{weights}"),
                             ("reference oracle", oracle, "reference")):
-        verdicts = judge_store(run_dir, slug, seed_from_run=slug == "llm")
+        verdicts = judge_store(run_dir, slug, seed_from_run=weights if slug.startswith("llm") else "")
         for strategy, winner in tournament_picks(cfg, verdicts, seed, cands, answers, val).items():
             out[f"{name}, {strategy}"] = em[winner]
     losses = {c: d.metrics.get("validation_loss") for c, d in data.items() if c in cands}
