@@ -43,7 +43,7 @@ def replay_calls(run_dir: Path, early: bool) -> tuple[int, str]:
     from hpo.answers import AnswerStore
     from hpo.config import JudgeConfig, load_config
     from hpo.data import read_jsonl
-    from hpo.judging import backend_kwargs
+    from hpo.judging import backend_inputs
     from hpo.tournament.answers_judge import AnswerMatchJudge
     from hpo.tournament.blocked import BlockedStrategy
     from judge.pairwise import PairwiseJudge
@@ -55,7 +55,8 @@ def replay_calls(run_dir: Path, early: bool) -> tuple[int, str]:
     ids = [c for c in store.available() if not c.startswith("baseline")]
     answers = {c: store.read(c).answers for c in ids}
     jcfg: JudgeConfig = cfg.judge
-    pairwise = PairwiseJudge(BACKENDS.create(jcfg.backend, **backend_kwargs(jcfg, val)), None, jcfg.policy)
+    backend = BACKENDS.build(jcfg.backend, jcfg.settings, backend_inputs(jcfg, val))
+    pairwise = PairwiseJudge(backend, None, jcfg.policy)
     strategy = BlockedStrategy(blocks=cfg.tournament.blocks, early_decision=early)
     result = strategy.run(ids, AnswerMatchJudge(answers, val, pairwise), cfg.tournament.seed)
     return result.calls, result.winner

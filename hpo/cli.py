@@ -44,7 +44,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value is not None:  # typed and checked by the config model, like a YAML value
             overrides[key] = value
     overrides.update(dict(parse_override(s) for s in args.set))
-    cfg = load_experiment(args.experiment, overrides)
+    # a resumed run's judge options are checked against its stored backend (hpo.resume_policy),
+    # not against the backend of the defaults or the --experiment file
+    cfg = load_experiment(args.experiment, {k: v for k, v in overrides.items()
+                                            if not (args.resume and is_backend_option(k))})
     # --resume applies operational flags and refuses result-changing ones
     # (hpo.resume_policy); an --experiment file given with --resume counts as flags.
     if args.resume and args.experiment:
@@ -62,6 +65,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                       fail_if_worse_than_baseline=args.fail_if_worse_than_baseline,
                       overrides=overrides)
     return run(cfg, opts)
+
+
+def is_backend_option(key: str) -> bool:
+    """`judge.url`, `judge.batch_size`...: a dotted key that is a judge backend's own option."""
+    from hpo.config import SHARED_JUDGE_KEYS
+
+    section, _, rest = key.partition(".")
+    return section == "judge" and rest.split(".")[0] not in SHARED_JUDGE_KEYS
 
 
 def cmd_report(args: argparse.Namespace) -> int:

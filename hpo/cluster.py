@@ -141,10 +141,19 @@ def serve_command(cfg: ExperimentConfig) -> str:
     the judge's own Python (`judge.serve.python`, where vLLM is installed)."""
     serve = cfg.judge.serve
     assert serve is not None
-    cmd = f"hpo serve-judge {cfg.judge.model or 'MODEL'} --ray --python {serve.python} " \
+    cmd = f"hpo serve-judge {cfg.judge.option('model') or 'MODEL'} --ray --python {serve.python} " \
           f"--host 0.0.0.0 --port {serve.port} --gpus {judge_gpus(cfg):g}"
     if serve.tensor_parallel_size:
         cmd += f" --tensor-parallel-size {serve.tensor_parallel_size}"
     if serve.gpu_memory_utilization:
         cmd += f" --gpu-memory-utilization {serve.gpu_memory_utilization}"
-    return cmd + f" --api-key-env {cfg.judge.api_key_env}"
+    return cmd + f" --api-key-env {key_env(cfg)}"
+
+
+def key_env(cfg: ExperimentConfig) -> str:
+    """The variable the served judge's API key is in: the vllm backend's `api_key_env` (its
+    default when the run's backend is another one)."""
+    from judge.registry import BACKENDS
+
+    default = BACKENDS.settings_model("vllm").model_fields["api_key_env"].default
+    return str(cfg.judge.option("api_key_env") or default)

@@ -11,9 +11,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from hpo.errors import ConfigError
+from judge.backends import BackendSettings
 
 
 class _Strict(BaseModel):
@@ -76,8 +89,7 @@ class DataConfig(_Strict):
     """Where the training and validation examples come from."""
 
     train: str = Field("synthetic", description=(
-        "training examples: synthetic, a .json/.jsonl file (the working directory's, else the "
-        "package's), or hf:<dataset>[:split]"))
+        "training examples: synthetic, a .json/.jsonl file, or hf:<dataset>[:split]"))
     validation: str = Field("synthetic", description=(
         "validation examples, in the same forms: the instructions every candidate answers "
         "for the judge, and the validation loss"))
@@ -114,7 +126,7 @@ class TrainConfig(_Strict):
         "is eliminated, then the winner's; all = every checkpoint's"))
     val_loss_tokens: int | None = Field(None, gt=0, description=(
         "validation loss: padded tokens per forward pass (rows packed up to it), bounding the "
-        "logits (tokens x vocab x 10 bytes); null = one training micro-batch, batch_size x max_length"))
+        "logits (tokens x vocab x 10 bytes); None = one training micro-batch, batch_size x max_length"))
     deepspeed: str | None = Field(None, description=(
         "a DeepSpeed JSON config (ZeRO-2 across the trial's workers), looked for next to the "
         "experiment file, then in the working directory, then in the package (hpo/assets/, e.g. "
@@ -146,7 +158,7 @@ class HalvingConfig(_Strict):
         "verdict store), ranked by Bradley-Terry; val_loss: their validation loss, no judge calls"))
     items: int | None = Field(None, gt=0, description=(
         "validation items per rung match (a seeded sample, the same for every match); "
-        "null = all of them"))
+        "None = all of them"))
 
     @field_validator("rungs")
     @classmethod
@@ -253,44 +265,129 @@ class JudgeServeConfig(_Strict):
     """The judge server as a Ray actor holding its own GPUs (`hpo serve-judge --ray`), so the
     plan counts them and Ray never gives them to a trial (docs/cluster.md)."""
 
-    gpus: float = Field(1, ge=0)
-    tensor_parallel_size: int | None = Field(None, gt=0)
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    port: int = Field(8000, gt=0, lt=65536)
+    gpus: float = Field(1, ge=0, description=(
+        "GPUs the judge's Ray actor holds (at least its tensor parallel size)"))
+    tensor_parallel_size: int | None = Field(None, gt=0, description=(
+        "vLLM's tensor parallel size (`serve-judge --tensor-parallel-size`); null = vLLM's default"))
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description=(
+        "share of each GPU's memory vLLM may take; null = vLLM's default"))
+    port: int = Field(8000, gt=0, lt=65536, description="the port the judge server listens on")
     python: str = Field(".venv-judge/bin/python", description=(
         "the Python of the venv where vLLM is installed (`serve-judge --python`); vLLM pins its "
         "own torch and transformers, so it is not in hpo's venv"))
 
 
 class JudgeConfig(_Strict):
-    backend: str = "reference"
-    model: str | None = None
-    url: str | list[str] = "http://127.0.0.1:8000"  # a list = replicas of one judge
-    policy: Literal["strict", "lenient", "soft"] = "strict"
-    mode: Literal["verdict", "full", "logprobs", "faithful"] = "verdict"
-    tie_band: float = Field(0.0, ge=0, lt=1)  # logprobs/soft: |P(1) - P(2)| <= band is a Tie
-    concurrency: int = Field(16, gt=0)
-    timeout_s: float = Field(60, gt=0)
-    max_retries: int = Field(5, ge=0)
-    deadline_s: float = Field(600, gt=0)
-    invalid_retries: int = Field(1, ge=0)
-    api_key_env: str = "HPO_JUDGE_API_KEY"
-    tie_margin: float = Field(0.02, ge=0)
-    batch_size: int = Field(16, gt=0)
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$", description=(
-        "hf backend: where the judge runs; auto = cuda when CUDA is available, else cpu"))
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description=(
-        "hf backend: weights' dtype; auto = bfloat16 on CUDA, float32 on CPU"))
-    serve: JudgeServeConfig | None = None  # the judge's GPUs inside Ray's accounting
+    """The run's judge. Beside the shared keys below, a `judge:` section holds the options of
+    the chosen backend, checked against that backend's settings model (judge/backends/, listed
+    in `judge.registry`): one it does not take is an error naming it, the backend and the valid
+    names. In the written and stored layout they sit flat beside `backend`. A layer (preset,
+    YAML, flags) that names another backend than the layers below it drops their options the
+    new backend does not take: `--judge hf` over a vllm preset keeps its `model`, not its `url`."""
 
-    @field_validator("url")
+    backend: str = Field("reference", description=(
+        "the judge backend (judge.registry): reference (oracle), hf (in-process), vllm (a server)"))
+    policy: Literal["strict", "lenient", "soft"] = Field("strict", description=(
+        "how a comparison's two orders combine into one outcome (docs/judge.md)"))
+    tie_band: float = Field(0.0, ge=0, lt=1, description=(
+        "logprobs and soft: |P(1) - P(2)| <= band is a Tie (shared by the backend and the policy)"))
+    invalid_retries: int = Field(1, ge=0, description="retries of a comparison the judge answered invalidly")
+    serve: JudgeServeConfig | None = Field(None, description=(
+        "the judge server as a Ray actor: its GPUs inside Ray's accounting"))
+    settings: SerializeAsAny[BackendSettings] = Field(default_factory=lambda: _backend_settings("reference", {}),
+                                                      description=(
+        "the chosen backend's own options, written flat beside `backend` (not under this key)"),
+        json_schema_extra={"flat_beside": "backend"})
+
+    @model_validator(mode="before")
     @classmethod
-    def _some_url(cls, v: str | list[str]) -> str | list[str]:
-        """A comma-separated string or a list that holds at least one URL once split."""
-        listed = v.split(",") if isinstance(v, str) else v
-        if not any(u.strip() for u in listed):
-            raise ValueError("no URL: give at least one judge server URL")
-        return v
+    def _own_options(cls, data: Any) -> Any:
+        """Keys that are not shared are the backend's options: gathered as its settings."""
+        if not isinstance(data, dict) or isinstance(data.get("settings"), BackendSettings):
+            return data
+        shared = {k: v for k, v in data.items() if k in SHARED_JUDGE_KEYS}
+        return {**shared, "settings": {k: v for k, v in data.items() if k not in SHARED_JUDGE_KEYS}}
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        from judge.registry import BACKENDS
+
+        return BACKENDS.validate(v)
+
+    @field_validator("settings", mode="plain")
+    @classmethod
+    def _backend_options(cls, v: Any, info: ValidationInfo) -> BackendSettings:
+        backend = info.data.get("backend")
+        if backend is None:  # refused above; nothing to check these options against
+            return BackendSettings()
+        if isinstance(v, BackendSettings):
+            return _backend_settings(backend, v.model_dump())
+        return _backend_settings(backend, v)
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The layout users write: the backend's options flat beside `backend`."""
+        out = handler(self)
+        return {"backend": out.pop("backend"), **out.pop("settings"), **out}
+
+    @staticmethod
+    def backend_options() -> dict[str, type[BackendSettings]]:
+        """Each backend's settings model by name (for docs and `--help`; imports no torch)."""
+        from judge.registry import BACKENDS
+
+        return {name: BACKENDS.settings_model(name) for name in BACKENDS.names()}
+
+    def option(self, name: str) -> Any:
+        """The chosen backend's option `name`, or None when that backend does not take it."""
+        return getattr(self.settings, name, None)
+
+    def with_options(self, **changes: Any) -> JudgeConfig:
+        """A copy with keys changed as a YAML layer would (a new `backend` drops the options
+        it does not take), validated."""
+        base = self.model_dump()
+        if "backend" in changes:
+            base = rebase_judge(base, changes["backend"])
+        return JudgeConfig.model_validate({**base, **changes})
+
+
+SHARED_JUDGE_KEYS = frozenset(JudgeConfig.model_fields) - {"settings"}
+
+
+def _backend_settings(backend: str, options: Any) -> BackendSettings:
+    """`options` validated as `backend`'s settings; an option it does not take is refused in
+    one line that also lists the keys every backend shares."""
+    from judge.registry import BACKENDS
+
+    if not isinstance(options, dict):
+        raise PydanticCustomError("judge_options", "expected a mapping of judge options")
+    try:
+        return BACKENDS.parse_settings(backend, options)
+    except ConfigError as exc:
+        shared = ", ".join(sorted(SHARED_JUDGE_KEYS))
+        raise PydanticCustomError("judge_option", "{msg}; shared: {shared}",
+                                  {"msg": str(exc), "shared": shared}) from None
+
+
+def rebase_judge(lower: dict[str, Any], backend: Any) -> dict[str, Any]:
+    """A lower layer's `judge:` section under a higher layer that names `backend`: when that
+    is another backend, only the shared keys and the options the new backend also takes stay
+    (a vllm preset's `url` is dropped under `--judge hf`, its `model` kept). Options given in
+    the higher layer itself are checked against the new backend as usual."""
+    if backend == lower.get("backend", "reference"):
+        return lower
+    return taken_options(lower, backend)
+
+
+def taken_options(section: dict[str, Any], backend: Any) -> dict[str, Any]:
+    """`section` (a `judge:` mapping) without the options `backend` does not take; as given
+    when the backend is unknown (its own error comes from validation)."""
+    from judge.registry import BACKENDS
+
+    if backend not in BACKENDS.names():
+        return section
+    takes = set(BACKENDS.settings_model(backend).model_fields) | SHARED_JUDGE_KEYS
+    return {k: v for k, v in section.items() if k in takes}
 
 
 class TournamentConfig(_Strict):
@@ -433,10 +530,18 @@ def config_error(exc: ValidationError, source: str) -> ConfigError:
 
 def _one_line(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+    loc = ".".join(str(p) for p in _as_written(err["loc"])) or "<root>"
     msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{source}: {loc}: {msg}{more}"
+
+
+def _as_written(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """An error's location as the user wrote it: a judge backend's options sit flat beside
+    `backend` (`judge.url`), not under the model's `settings` field."""
+    if loc[:1] == ("judge",) and loc[1:2] == ("settings",):
+        return ("judge", *loc[2:])
+    return loc
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -483,14 +588,20 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """defaults -> YAML file -> overrides (dotted keys), validated in one place. A stored run's
-    config.yaml is complete; a new experiment goes through `hpo.experiment.load_experiment`,
-    which adds the model's preset and resolves file paths."""
-    return validate_config(merge_sources(path, overrides), path)
+    config.yaml is complete (one written before each judge backend owned its options holds every
+    backend's: the ones its backend does not take are dropped); a new experiment goes through
+    `hpo.experiment.load_experiment`, which adds the model's preset and resolves file paths."""
+    return validate_config(merge_sources(path, overrides, stored=True), path)
 
 
-def merge_sources(path: Path | None, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """The YAML file's mapping with the dotted overrides applied on top."""
+def merge_sources(path: Path | None, overrides: dict[str, Any] | None, stored: bool = False) -> dict[str, Any]:
+    """The YAML file's mapping with the dotted overrides applied on top (an override that names
+    another judge backend drops the file's options that backend does not take: `rebase_judge`)."""
     data: dict[str, Any] = read_yaml(path) if path else {}
+    if stored and isinstance(data.get("judge"), dict):  # written before each backend owned its options
+        data["judge"] = taken_options(data["judge"], data["judge"].get("backend", "reference"))
+    if "judge.backend" in (overrides or {}) and isinstance(data.get("judge"), dict):
+        data["judge"] = rebase_judge(data["judge"], (overrides or {})["judge.backend"])
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
     return data

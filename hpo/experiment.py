@@ -69,9 +69,9 @@ def _resolve_judge(cfg: ExperimentConfig) -> None:
     """The in-process (`hf`) judge's folder: the user's, else a packaged judge of that name
     (`judges/tiny-suite-judge`); a hub id or model alias is left for the backend to resolve.
     A served (`vllm`) judge's model is the server's name for it, so it stays as given."""
-    model = cfg.judge.model
+    model = cfg.judge.option("model")
     if cfg.judge.backend != "hf" or not model:
         return
     found = find_resource(model)
     if found is not None:
-        cfg.judge.model = str(found.resolve())
+        cfg.judge = cfg.judge.with_options(model=str(found.resolve()))

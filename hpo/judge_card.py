@@ -19,11 +19,12 @@ ORACLE = ("oracle: exact match with the gold answer, then MiniLM similarity to i
 
 def judge_summary(cfg: JudgeConfig) -> dict[str, Any]:
     """{backend, model, description, held-out figures when the judge folder has a card}."""
-    out: dict[str, Any] = {"backend": cfg.backend, "model": cfg.model}
+    model = cfg.option("model")
+    out: dict[str, Any] = {"backend": cfg.backend, "model": model}
     if cfg.backend == "reference":
         return out | {"description": ORACLE}
-    card_path = Path(cfg.model or "") / "judge_card.json"
-    if not cfg.model or not card_path.is_file():
+    card_path = Path(model or "") / "judge_card.json"
+    if not model or not card_path.is_file():
         return out | {"description": "LLM judge (no judge_card.json: accuracy not measured here)"}
     try:
         card = json.loads(card_path.read_text())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from hpo.config import rebase_judge
 from hpo.models.aliases import HUB_MODELS
 
 # Resource names: the user's file of that name wins, else the packaged copy (hpo/assets/).
@@ -52,6 +53,8 @@ def apply_preset(data: dict[str, Any]) -> dict[str, Any]:
     """`data` (YAML + CLI, nested) laid over the preset of its model; unchanged without one."""
     name = (data.get("model") or {}).get("name", "tiny")
     preset = preset_for(name) if isinstance(name, str) else None
+    if preset and isinstance(data.get("judge"), dict) and "backend" in data["judge"]:
+        preset["judge"] = rebase_judge(preset["judge"], data["judge"]["backend"])
     return _merge(preset, data) if preset else data
 
 

@@ -262,7 +262,8 @@ def needs(cfg: ExperimentConfig, n_validation: int | None) -> list[str]:
     if n_validation is None:
         out.append("the validation file to count its items (PandaLM's has 170)")
     if cfg.judge.backend == "vllm":
-        out.append(f"a judge server for {cfg.judge.model} at {redact(cfg.judge.url)} (hpo serve-judge)")
+        served = f"{cfg.judge.option('model')} at {redact(cfg.judge.option('url'))}"
+        out.append(f"a judge server for {served} (hpo serve-judge)")
     return out
 
 

@@ -4,13 +4,46 @@
 - `hf`: in-process transformers, batched greedy generation (no server needed).
 - `reference`: exact match + embedding similarity against known reference answers.
 
-Modules are imported lazily by `judge.registry`, so choosing one never imports another's
-heavy dependencies. This package only holds the few helpers the generative backends share.
+Each backend owns its settings: a `BackendSettings` model (the options a user writes beside
+`backend`) in its module, or in a light sibling when the module imports heavy dependencies
+at the top (`hf_settings` for `hf`), and builds itself from them (`from_settings`). Modules
+are imported lazily by `judge.registry`, so choosing one never imports another's heavy
+dependencies. Adding a backend: one module, one line in `judge.registry`.
+This package holds those two seams and the few helpers the generative backends share.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
 from judge.errors import ConfigError
+
+
+class BackendSettings(BaseModel):
+    """Base of every backend's settings model: unknown options refused, values checked,
+    no NaN or infinity (`.inf` passes `gt=0`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _as_given(name: str) -> str:
+    return name
+
+
+@dataclass(frozen=True)
+class BackendInputs:
+    """What a run hands a backend besides its settings; none of it is a user's option.
+
+    `references`: (instruction, input) -> gold answer, from the validation data (`reference`);
+    `tie_band`: the run's tie band, shared with the soft policy (generative backends, logprobs);
+    `resolve_model`: how the caller names local models (`hpo` passes its aliases), for `hf`."""
+
+    references: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    tie_band: float = 0.0
+    resolve_model: Callable[[str], str] = _as_given
 
 # verdict: greedy, stop at the first newline; full: greedy up to 512 tokens (verdict, reason,
 # reference); logprobs: one forward pass, first-token P("1"), P("2"), P("Tie");

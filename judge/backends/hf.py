@@ -25,12 +25,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 
 from judge.backends import (
     FAITHFUL,
+    BackendInputs,
     check_mode,
     check_tie_band,
     decoding_tag,
     max_tokens_for,
     prompt_budget,
 )
+from judge.backends.hf_settings import HfSettings, resolve_placement
 from judge.errors import ConfigError
 from judge.fit import fit_request, prompt_of
 from judge.parse import parse_judgment, verdict_from_probs
@@ -96,24 +98,13 @@ def weights_fingerprint(source: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def resolve_placement(device: str, dtype: str) -> tuple[str, str]:
-    """Concrete (device, dtype): `auto` device = cuda when CUDA is available, else cpu; `auto`
-    dtype = bfloat16 on CUDA (a 7B judge in fp32 needs 28 GB), float32 on CPU (bf16 is slower
-    there and changes verdicts). A CUDA device without CUDA is a one-line ConfigError."""
-    cuda = torch.cuda.is_available()
-    if device == "auto":
-        device = "cuda" if cuda else "cpu"
-    if device.startswith("cuda") and not cuda:
-        raise ConfigError(f"hf judge: device '{device}' but CUDA is not available; use cpu or auto")
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    if dtype not in _DTYPES:
-        raise ConfigError(f"hf judge: unknown dtype '{dtype}'; valid: auto, {', '.join(_DTYPES)}")
-    return device, dtype
-
-
 class HFJudge:
     """Judges requests with a local causal LM through `generate`; see module docstring."""
+
+    @classmethod
+    def from_settings(cls, settings: HfSettings, inputs: BackendInputs) -> HFJudge:
+        """The backend a run's `judge:` section describes (`HfSettings.init_kwargs`)."""
+        return cls(**settings.init_kwargs(inputs))
 
     def __init__(
         self,

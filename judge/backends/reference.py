@@ -15,6 +15,9 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pydantic import Field
+
+from judge.backends import BackendInputs, BackendSettings
 from judge.errors import ConfigError, MissingDependencyError
 from judge.prompt import strip_special_tokens
 from judge.types import JudgeRequest, Judgment, Verdict
@@ -72,8 +75,24 @@ class MiniLMEmbedder:
         return {t: self._cache[t] for t in wanted}
 
 
+class ReferenceSettings(BackendSettings):
+    """The `reference` backend's options. Its references are not an option: the run passes
+    its validation data's gold answers (`BackendInputs.references`)."""
+
+    tie_margin: float = Field(0.02, ge=0, lt=2, description=(
+        "a Tie when the two answers' cosine similarities to the reference differ by at most this"))
+
+
 class ReferenceJudge:
     """Judges against reference answers keyed by (instruction, input); see module docstring."""
+
+    @classmethod
+    def from_settings(cls, settings: ReferenceSettings, inputs: BackendInputs) -> ReferenceJudge:
+        """The oracle over the run's validation answers; none to compare with is bad input."""
+        if not inputs.references:
+            raise ConfigError("judge 'reference' needs validation data with reference outputs;"
+                              " use --judge vllm or hf for instruction-only validation sets")
+        return cls(inputs.references, tie_margin=settings.tie_margin)
 
     def __init__(
         self,

@@ -36,12 +36,21 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from pydantic import Field, field_validator
 
-from judge.backends import check_mode, check_tie_band, decoding_tag, max_tokens_for, prompt_budget
+from judge.backends import (
+    BackendInputs,
+    BackendSettings,
+    check_mode,
+    check_tie_band,
+    decoding_tag,
+    max_tokens_for,
+    prompt_budget,
+)
 from judge.backends.replicas import ReplicaPool
 from judge.errors import ConfigError, JudgeUnavailableError
 from judge.fit import fit_request, prompt_of
@@ -98,8 +107,46 @@ class _Reply:
 VERDICT_WORDS = ("1", "2", "Tie")
 
 
+class VllmSettings(BackendSettings):
+    """The `vllm` backend's options (`judge.<option>` beside `backend: vllm`)."""
+
+    model: str | None = Field(None, description=(
+        "the model's name on the server (`hpo serve-judge` serves a folder under its path)"))
+    url: str | list[str] = Field("http://127.0.0.1:8000", description=(
+        "the server's base URL; a list (or a comma-separated string) = replicas of one judge"))
+    mode: Literal["verdict", "full", "logprobs", "faithful"] = Field("verdict", description=(
+        "decoding: verdict (first line), full (reason too), logprobs (one token's "
+        "probabilities), faithful (PandaLM's beam search)"))
+    concurrency: int = Field(16, gt=0, description="requests in flight at once")
+    timeout_s: float = Field(60, gt=0, description="one request's time limit")
+    max_retries: int = Field(5, ge=0, description="retries of a failed request (within deadline_s)")
+    deadline_s: float = Field(600, gt=0, description=(
+        "how long a request keeps retrying an unreachable server before the run stops (exit 5)"))
+    api_key_env: str = Field("HPO_JUDGE_API_KEY", description=(
+        "environment variable holding the server's API key (sent as a Bearer header)"))
+
+    @field_validator("url")
+    @classmethod
+    def _some_url(cls, v: str | list[str]) -> str | list[str]:
+        """A comma-separated string or a list that holds at least one URL once split."""
+        listed = v.split(",") if isinstance(v, str) else v
+        if not any(u.strip() for u in listed):
+            raise ValueError("no URL: give at least one judge server URL")
+        return v
+
+
 class VLLMJudge:
     """Judges requests through a vLLM server; see the module docstring for failure rules."""
+
+    @classmethod
+    def from_settings(cls, settings: VllmSettings, inputs: BackendInputs) -> VLLMJudge:
+        """The backend a run's `judge:` section describes (its tie band is the run's)."""
+        if not settings.model:
+            raise ConfigError("judge 'vllm' needs judge.model (e.g. WeOpenML/PandaLM-7B-v1)")
+        return cls(model=settings.model, url=settings.url, mode=settings.mode,
+                   concurrency=settings.concurrency, timeout_s=settings.timeout_s,
+                   max_retries=settings.max_retries, deadline_s=settings.deadline_s,
+                   api_key_env=settings.api_key_env, tie_band=inputs.tie_band)
 
     def __init__(
         self,

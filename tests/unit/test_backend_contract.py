@@ -1,4 +1,6 @@
-"""One contract, every judge backend: reference, hf (tiny LLaMA), vllm (scripted stub server).
+"""One contract, every judge backend: each subclasses `hpo.testing.contracts.BackendContract`
+and is built as a run builds it (the registry, from its settings model): reference, hf (the
+shipped tiny trained judge), vllm (scripted stub server).
 
 Plus a few backend-specific unit checks that need no model (reference semantics, the vLLM
 request payload, the judge-server command line).
@@ -7,7 +9,7 @@ request payload, the judge-server command line).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from hpo.config import packaged_assets  # noqa: E402
 from hpo.errors import ConfigError  # noqa: E402
-from judge.types import JudgeBackend, JudgeRequest, Judgment, Verdict  # noqa: E402
+from hpo.testing.contracts import BackendContract  # noqa: E402
+from judge.backends import BackendInputs, BackendSettings  # noqa: E402
+from judge.backends.hf_settings import HfSettings  # noqa: E402
+from judge.backends.reference import ReferenceSettings  # noqa: E402
+from judge.backends.vllm import VllmSettings  # noqa: E402
+from judge.types import JudgeRequest, Verdict  # noqa: E402
 from tests.helpers.openai_stub import OpenAIStub, free_port  # noqa: E402
 from tests.helpers.tiny_llama import build_tiny_llama  # noqa: E402
 
@@ -29,6 +37,13 @@ REQUESTS = [
     JudgeRequest("Add", "2+2", "5", "4"),
     JudgeRequest("Reverse", "abc", "cba", "cba."),
     JudgeRequest("Reverse", "abc", "abc", "cba"),
+]
+# The tiny trained judge's own task family: right and wrong answers, both orders.
+SUITE = [
+    JudgeRequest("Reverse the string.", "dehafd", "dfahed", "dehafd"),
+    JudgeRequest("Convert the string to uppercase.", "dacbj", "dacbj", "DACBJ"),
+    JudgeRequest("Reverse the string.", "abc", "cba", "cba"),
+    JudgeRequest("Convert the string to uppercase.", "xyz", "XYZ", "xyz"),
 ]
 
 
@@ -51,50 +66,52 @@ def stub() -> Iterator[OpenAIStub]:
         yield server
 
 
-@pytest.fixture(params=["reference", "hf", "vllm"])
-def make_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[[], JudgeBackend]:
-    monkeypatch.setenv("HPO_JUDGE_API_KEY", SECRET)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    name = request.param
-    if name == "reference":
-        from judge.backends.reference import ReferenceJudge
+class TestReference(BackendContract):
+    backend_name = "reference"
 
-        return lambda: ReferenceJudge(REFS)
-    if name == "hf":
-        from judge.backends.hf import HFJudge
+    def settings(self) -> BackendSettings:
+        return ReferenceSettings()
 
-        path = str(request.getfixturevalue("tiny_llama_dir"))
-        return lambda: HFJudge(path, batch_size=3)
-    from judge.backends.vllm import VLLMJudge
+    def inputs(self) -> BackendInputs:
+        return BackendInputs(references=REFS)
 
-    url = request.getfixturevalue("stub").url
-    return lambda: VLLMJudge("stub-judge", url=url, timeout_s=5, deadline_s=5)
+    def requests(self) -> list[JudgeRequest]:  # decided by exact match (no embedder to load)
+        return [REQUESTS[0], REQUESTS[1], REQUESTS[3], JudgeRequest("unknown", "", "a", "b")]
 
 
-def test_one_judgment_per_request_in_order(make_backend: Callable[[], JudgeBackend]) -> None:
-    backend = make_backend()
-    out = backend.judge(REQUESTS)
-    assert len(out) == len(REQUESTS)
-    assert all(isinstance(j, Judgment) and isinstance(j.verdict, Verdict) for j in out)
-    one_by_one = [backend.judge([r])[0] for r in REQUESTS]
-    assert [(j.verdict, j.raw) for j in out] == [(j.verdict, j.raw) for j in one_by_one]
-    backend.close()
+class TestHf(BackendContract):
+    """The shipped trained tiny judge (loads in about a second on CPU)."""
+
+    backend_name = "hf"
+
+    def settings(self) -> BackendSettings:
+        return HfSettings(model=str(packaged_assets() / "judges" / "tiny-suite-judge"), device="cpu",
+                          batch_size=3)
+
+    def requests(self) -> list[JudgeRequest]:
+        return SUITE
 
 
-def test_identity_has_no_secret(make_backend: Callable[[], JudgeBackend]) -> None:
-    backend = make_backend()
-    assert isinstance(backend, JudgeBackend)
-    assert isinstance(backend.identity, str) and backend.identity
-    for text in (backend.identity, repr(backend)):
-        assert SECRET not in text and "http" not in backend.identity
-    backend.close()
+class TestVllm(BackendContract):
+    """Against the scripted stub server; the API key in the environment never shows."""
 
+    backend_name = "vllm"
+    secrets = (SECRET,)
 
-def test_empty_batch_and_idempotent_close(make_backend: Callable[[], JudgeBackend]) -> None:
-    backend = make_backend()
-    assert backend.judge([]) == []
-    backend.close()
-    backend.close()
+    @pytest.fixture(scope="class", autouse=True)
+    def server(self, request: pytest.FixtureRequest) -> Iterator[OpenAIStub]:
+        with pytest.MonkeyPatch.context() as mp, OpenAIStub(model="stub-judge") as stub:
+            mp.setenv("HPO_JUDGE_API_KEY", SECRET)
+            stub.answer = stub_answer
+            request.cls.url = stub.url
+            yield stub
+
+    def settings(self) -> BackendSettings:
+        return VllmSettings(model="stub-judge", url=getattr(self, "url", "http://127.0.0.1:9"),
+                            timeout_s=5, deadline_s=5)
+
+    def requests(self) -> list[JudgeRequest]:
+        return REQUESTS
 
 
 def test_stub_backed_vllm_verdicts_follow_the_server(stub: OpenAIStub) -> None:

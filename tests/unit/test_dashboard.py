@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
+from hpo.config import ExperimentConfig, JudgeConfig
 from hpo.data.loaders import write_jsonl
 from hpo.errors import StorageError
 from hpo.rundir import RunDir
@@ -25,7 +25,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> MlflowTracker:
 
 
 def test_parent_status_through_interrupts_and_resumes(tmp_path: Path, store: MlflowTracker) -> None:
-    cfg = ExperimentConfig(run_root=str(tmp_path / "runs"))
+    cfg = ExperimentConfig(run_root=str(tmp_path / "runs"), judge=JudgeConfig(backend="vllm", model="m"))
     rd = RunDir.create(cfg, "r")
     t = store
     parent = t.start_run("r", {}, {})
@@ -41,14 +41,14 @@ def test_parent_status_through_interrupts_and_resumes(tmp_path: Path, store: Mlf
     tags = t.client.get_run(parent).data.tags
     assert tags["hpo.status"] == "interrupted" and tags["mlflow.source.git.commit"] == (git_commit()[0] or tags["mlflow.source.git.commit"])
 
-    cfg.judge.concurrency = 4  # an operational flag given on resume
+    cfg.judge = cfg.judge.with_options(concurrency=4)  # an operational flag given on resume
     with pytest.raises(RuntimeError), parent_status(t, rd, cfg):
         assert t.run_status(parent) == "RUNNING"  # resumed: RUNNING again
         raise RuntimeError("boom")
     assert t.run_status(parent) == "FAILED"
     tags = t.client.get_run(parent).data.tags
     assert tags["hpo.resumes"] == "2" and '"judge.concurrency"' in tags["hpo.history"]
-    assert rd.config().judge.concurrency == 4
+    assert rd.config().judge.option("concurrency") == 4
 
 
 def test_answers_side_by_side_winner_and_baseline_first(tmp_path: Path, store: MlflowTracker) -> None:

@@ -65,8 +65,8 @@ def test_a_7b_preset_loads_from_an_empty_folder_with_packaged_files(tmp_path: Pa
 def test_a_packaged_experiment_by_name_and_its_judge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     cfg = load_experiment(Path("experiments/tiny-cpu.yaml"))
-    assert cfg.name == "tiny-cpu" and _packaged(cfg.judge.model or "")
-    assert (Path(cfg.judge.model or "") / "judge_card.json").is_file()
+    assert cfg.name == "tiny-cpu" and _packaged(cfg.judge.option("model") or "")
+    assert (Path(cfg.judge.option("model") or "") / "judge_card.json").is_file()
     bloom = load_experiment(Path("experiments/bloom-7b.yaml"))
     assert _packaged(bloom.train.deepspeed or "")
     mine = tmp_path / "experiments" / "tiny-cpu.yaml"  # the user's copy of the same name wins

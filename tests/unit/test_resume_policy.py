@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpo.config import ExperimentConfig
+from hpo.config import ExperimentConfig, JudgeConfig
 from hpo.errors import ConfigError
 from hpo.resume_policy import record, resume_config
 from hpo.rundir import RunDir
@@ -17,7 +17,7 @@ from hpo.secrets import MASK
 
 def make_run(tmp_path: Path, url: str = "http://127.0.0.1:8000") -> RunDir:
     cfg = ExperimentConfig(run_root=str(tmp_path / "runs"))
-    cfg.judge.backend, cfg.judge.model, cfg.judge.url = "vllm", "pandalm", url
+    cfg.judge = JudgeConfig(backend="vllm", model="pandalm", url=url)
     return RunDir.create(cfg, "r")
 
 
@@ -49,7 +49,7 @@ def test_operational_flags_are_applied_and_recorded(tmp_path: Path) -> None:
     rd = make_run(tmp_path)
     cfg = resume_config(rd, {"judge.url": "http://10.0.0.9:9000", "judge.concurrency": "4",
                              "judge.timeout_s": 5, "tracking.uri": f"sqlite:///{tmp_path}/other.db"})
-    assert (cfg.judge.url, cfg.judge.concurrency, cfg.judge.timeout_s) == ("http://10.0.0.9:9000", 4, 5.0)
+    assert (cfg.judge.option("url"), cfg.judge.option("concurrency"), cfg.judge.option("timeout_s")) == ("http://10.0.0.9:9000", 4, 5.0)
     rd.update_state(parent_run_id="old", child_runs={"t": "old-child"})
     changes = record(rd, cfg)
     assert set(changes) == {"judge.url", "judge.concurrency", "judge.timeout_s", "tracking.uri"}
@@ -59,16 +59,16 @@ def test_operational_flags_are_applied_and_recorded(tmp_path: Path) -> None:
     assert entry["event"] == "resume-flags"
     assert entry["changed"]["judge.url"] == ["http://127.0.0.1:8000", "http://10.0.0.9:9000"]
     assert state["parent_run_id"] is None and state["child_runs"] == {}  # new store, new runs
-    assert rd.config().judge.url == "http://10.0.0.9:9000"  # the next resume keeps it
+    assert rd.config().judge.option("url") == "http://10.0.0.9:9000"  # the next resume keeps it
 
 
 def test_a_redacted_secret_must_be_given_again(tmp_path: Path) -> None:
     rd = make_run(tmp_path, "http://judge:pw-42@10.0.0.5:8000")
-    assert rd.config().judge.url == f"http://judge:{MASK}@10.0.0.5:8000"
+    assert rd.config().judge.option("url") == f"http://judge:{MASK}@10.0.0.5:8000"
     with pytest.raises(ConfigError, match="judge.url held a secret.*--judge-url"):
         resume_config(rd, {})
     cfg = resume_config(rd, {"judge.url": "http://judge:pw-42@10.0.0.5:8000"})
-    assert cfg.judge.url == "http://judge:pw-42@10.0.0.5:8000"
+    assert cfg.judge.option("url") == "http://judge:pw-42@10.0.0.5:8000"
     record(rd, cfg)
     assert "pw-42" not in (rd / "config.yaml").read_text() + (rd / "state.json").read_text()
 
@@ -92,7 +92,7 @@ def test_a_list_url_secret_must_be_given_again(tmp_path: Path) -> None:
     assert "pw-7" not in (rd / "config.yaml").read_text() + (rd / "state.json").read_text()
     with pytest.raises(ConfigError, match="judge.url held a secret.*--judge-url"):
         resume_config(rd, {})
-    assert resume_config(rd, {"judge.url": urls}).judge.url == urls
+    assert resume_config(rd, {"judge.url": urls}).judge.option("url") == urls
 
 
 def test_a_secret_given_again_is_not_a_change(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from hpo.cli import main
-from hpo.config import ExperimentConfig, load_config, parse_override
+from hpo.config import ExperimentConfig, JudgeConfig, load_config, parse_override
 from hpo.errors import ConfigError
 from hpo.rundir import RunDir
 from hpo.secrets import MASK, redact, redact_text, redact_url, redacted_paths
@@ -52,7 +52,7 @@ def test_redact_text_for_logs() -> None:
 
 def test_config_yaml_is_written_redacted(tmp_path: Path) -> None:
     cfg = ExperimentConfig(run_root=str(tmp_path / "runs"))
-    cfg.judge.url = "http://judge:s3cr3t-pw@10.0.0.5:8000"
+    cfg.judge = JudgeConfig(backend="vllm", model="m", url="http://judge:s3cr3t-pw@10.0.0.5:8000")
     rd = RunDir.create(cfg, "r")
     text = (rd / "config.yaml").read_text()
     assert "s3cr3t-pw" not in text
@@ -173,7 +173,7 @@ def test_trials_get_live_credentials_out_of_band(tmp_path: Path, monkeypatch: py
     from hpo.types import TrainingSpec
 
     cfg = ExperimentConfig(run_root=str(tmp_path / "runs"))
-    cfg.judge.url = ["http://u:live-pw@h1:8000", "http://h2:8000"]
+    cfg.judge = JudgeConfig(backend="vllm", model="m", url=["http://u:live-pw@h1:8000", "http://h2:8000"])
     cfg.data.train = "/data/hf_datasets/train.json"
     spec = TrainingSpec(lr=1e-3, optimizer="adamw", scheduler="cosine", epochs=1)
     seen: dict[str, ExperimentConfig] = {}
@@ -189,7 +189,7 @@ def test_trials_get_live_credentials_out_of_band(tmp_path: Path, monkeypatch: py
 
     fn = trial_function(cfg, tmp_path, {spec.training_id: spec}, {}, TrialOptions(wrap_report=Wrapper()))
     fn({"spec_id": spec.training_id})
-    assert seen["judge"].judge.url == ["http://u:live-pw@h1:8000", "http://h2:8000"]
+    assert seen["judge"].judge.option("url") == ["http://u:live-pw@h1:8000", "http://h2:8000"]
     assert "live-pw" not in str(seen["train"].model_dump()) and seen["train"].data.train == cfg.data.train
 
 
