@@ -89,7 +89,8 @@ class DataConfig(_Strict):
     """Where the training and validation examples come from."""
 
     train: str = Field("synthetic", description=(
-        "training examples: synthetic, a .json/.jsonl file, or hf:<dataset>[:split]"))
+        "training examples: synthetic, a .json/.jsonl file (the working directory's, else the "
+        "package's), or hf:<dataset>[:split]"))
     validation: str = Field("synthetic", description=(
         "validation examples, in the same forms: the instructions every candidate answers "
         "for the judge, and the validation loss"))
@@ -126,7 +127,7 @@ class TrainConfig(_Strict):
         "is eliminated, then the winner's; all = every checkpoint's"))
     val_loss_tokens: int | None = Field(None, gt=0, description=(
         "validation loss: padded tokens per forward pass (rows packed up to it), bounding the "
-        "logits (tokens x vocab x 10 bytes); None = one training micro-batch, batch_size x max_length"))
+        "logits (tokens x vocab x 10 bytes); null = one training micro-batch, batch_size x max_length"))
     deepspeed: str | None = Field(None, description=(
         "a DeepSpeed JSON config (ZeRO-2 across the trial's workers), looked for next to the "
         "experiment file, then in the working directory, then in the package (hpo/assets/, e.g. "
@@ -158,7 +159,7 @@ class HalvingConfig(_Strict):
         "verdict store), ranked by Bradley-Terry; val_loss: their validation loss, no judge calls"))
     items: int | None = Field(None, gt=0, description=(
         "validation items per rung match (a seeded sample, the same for every match); "
-        "None = all of them"))
+        "null = all of them"))
 
     @field_validator("rungs")
     @classmethod
