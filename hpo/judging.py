@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hpo.config import JudgeConfig
 from hpo.errors import ConfigError, JudgeUnavailableError
 from hpo.types import Example
 from judge.backends import BackendInputs
+from judge.types import JudgeBackend
+
+if TYPE_CHECKING:
+    from judge.pairwise import PairwiseJudge
 
 
 def backend_inputs(cfg: JudgeConfig, validation: Sequence[Example]) -> BackendInputs:
@@ -42,7 +46,7 @@ def validate_judge(cfg: JudgeConfig) -> None:
     BACKENDS.validate(cfg.backend)
 
 
-def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> Any:
+def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> JudgeBackend:
     from judge.registry import BACKENDS
 
     backend = BACKENDS.build(cfg.backend, cfg.settings, backend_inputs(cfg, validation))
@@ -55,7 +59,7 @@ def build_backend(cfg: JudgeConfig, validation: Sequence[Example]) -> Any:
     return backend
 
 
-def build_pairwise(cfg: JudgeConfig, backend: Any, store_path: Path) -> Any:
+def build_pairwise(cfg: JudgeConfig, backend: JudgeBackend, store_path: Path) -> PairwiseJudge:
     from judge.pairwise import PairwiseJudge
     from judge.store import VerdictStore
 
