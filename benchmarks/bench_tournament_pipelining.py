@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hpo.tournament.answers_judge import AnswerMatchJudge  # noqa: E402
-from hpo.tournament.blocked import BlockedStrategy  # noqa: E402
+from hpo.tournament.blocked import BlockedOptions, BlockedStrategy  # noqa: E402
 from hpo.types import Example  # noqa: E402
 from judge.backends.vllm import VLLMJudge  # noqa: E402
 from judge.pairwise import PairwiseJudge  # noqa: E402
@@ -49,7 +49,7 @@ def play(args: argparse.Namespace, concurrency: int, pipeline: bool) -> dict[str
         pairwise = PairwiseJudge(backend, store)
         judge = AnswerMatchJudge(answers, examples, pairwise)
         start = time.perf_counter()
-        result = BlockedStrategy(blocks=args.blocks, pipeline=pipeline).run(sorted(answers), judge, args.seed)
+        result = BlockedStrategy(BlockedOptions(blocks=args.blocks, pipeline=pipeline)).run(sorted(answers), judge, args.seed)
         wall = time.perf_counter() - start
         stored = store.count()
         store.close()

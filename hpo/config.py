@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -392,12 +392,26 @@ def taken_options(section: dict[str, Any], backend: Any) -> dict[str, Any]:
 
 
 class TournamentConfig(_Strict):
-    strategy: str = "blocked"
-    blocks: int = Field(4, gt=0)
-    seed: int = 0
-    early_decision: bool = True
-    pipeline: bool = False  # play independent matches (blocked: the blocks) at once
-    overlap: bool = True  # judge while other trials still train
+    """The tournament that picks the winner among the candidates. `blocks`, `early_decision`,
+    `pipeline` and `order` are options of the strategies (docs/tournament.md lists which takes
+    which): setting one the chosen strategy does not take is an error naming the options it
+    takes; a default it does not use is ignored. `seed` and `overlap` apply to every strategy."""
+
+    # checked in hpo.experiment.check_strategy_options against the strategy's own options
+    strategy_options: ClassVar[tuple[str, ...]] = ("blocks", "early_decision", "pipeline", "order")
+
+    strategy: str = Field("blocked", description=(
+        "the tournament strategy (docs/tournament.md): blocked, round_robin, knockout, playoff, "
+        "halving, racing, val_loss, rucb, dts, beat_the_mean"))
+    blocks: int = Field(4, gt=0, description=(
+        "blocked and playoff: number of blocks (other strategies do not take it)"))
+    seed: int = Field(0, description="the strategy's seed (shuffles, brackets, samples)")
+    early_decision: bool = Field(True, description=(
+        "stop a match once its winner is certain; every judged strategy except rucb, dts and "
+        "beat_the_mean takes it"))
+    pipeline: bool = Field(False, description=(
+        "blocked: play the blocks (independent until the final) at once"))
+    overlap: bool = Field(True, description="judge while other trials still train")
     order: Literal["auto", "shuffled", "training"] = Field("auto", description=(
         "blocked: order inside a block. 'shuffled' = the paper's random order; 'training' = "
         "block membership still shuffled, members met in the order they are trained, blocks "

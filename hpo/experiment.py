@@ -13,6 +13,7 @@ from typing import Any
 
 from hpo.config import (
     ExperimentConfig,
+    TournamentConfig,
     find_resource,
     merge_sources,
     resolve_resource,
@@ -20,6 +21,7 @@ from hpo.config import (
 )
 from hpo.errors import ConfigError
 from hpo.models.presets import apply_preset
+from hpo.tournament.registry import STRATEGIES, option_names
 from hpo.trial.deepspeed import resolve_config
 
 
@@ -28,7 +30,22 @@ def load_experiment(path: Path | None = None, overrides: dict[str, Any] | None =
     `path` is the user's file, else a packaged template of that name (`experiments/tiny-cpu.yaml`)."""
     path = experiment_file(path) if path else None
     cfg = validate_config(apply_preset(merge_sources(path, overrides)), path)
+    check_strategy_options(cfg, str(path) if path else "config")
     return resolve_files(cfg, path.parent if path else None)
+
+
+def check_strategy_options(cfg: ExperimentConfig, source: str) -> None:
+    """A tournament option the user set (file, flag or preset) that the chosen strategy does not
+    take is a one-line ConfigError naming it, the strategy and the options it takes; a default
+    it does not use is fine. A stored run's config.yaml (every key written) is not checked."""
+    tournament = cfg.tournament
+    keys = TournamentConfig.strategy_options
+    takes = set(option_names(STRATEGIES.validate(tournament.strategy)))
+    for key in keys:
+        if key in tournament.model_fields_set and key not in takes:
+            valid = ", ".join(k for k in keys if k in takes) or "none"
+            raise ConfigError(f"{source}: tournament.{key}: strategy '{tournament.strategy}' does not"
+                              f" take this option; its options: {valid}")
 
 
 def experiment_file(path: Path) -> Path:

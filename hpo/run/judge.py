@@ -6,7 +6,6 @@ a match starts as soon as both candidates' answers exist.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,7 @@ from hpo.run.inputs import Workspace
 from hpo.run.live import ForfeitJudge, LiveAnswers
 from hpo.run.outcome import TournamentOutcome
 from hpo.tournament.audit import Lookup, audit, build_table
-from hpo.tournament.base import TournamentResult
+from hpo.tournament.base import Hooks, Strategy, TournamentResult
 from hpo.train_plugin import Trained
 from hpo.types import Example
 from judge.pairwise import PairwiseJudge
@@ -58,24 +57,19 @@ def judge_in_background(cfg: ExperimentConfig, ws: Workspace, val: list[Example]
     return Background(lambda: run_tournament(cfg, ws, val, entrants, say), "tournament")
 
 
-def accepted_kwargs(factory: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The subset of `kwargs` a plug-in's constructor accepts."""
-    params = inspect.signature(factory).parameters
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
-def make_strategy(cfg: ExperimentConfig, on_eliminated: Callable[[str], None] | None = None,
-                  losses: Callable[[str], float | None] | None = None) -> Any:
-    """The configured strategy; `on_eliminated(loser)` lets keep_weights: best prune at once;
-    `losses(candidate)` is its validation loss, for a strategy that selects by it."""
-    from hpo.tournament.registry import STRATEGIES, make_strategy
+def make_strategy(cfg: ExperimentConfig, hooks: Hooks | None = None) -> Strategy:
+    """The configured strategy with the tournament options it declares (config loading has
+    rejected any the user set that it does not take; unused defaults are left out). `hooks`:
+    `on_eliminated(loser)` lets keep_weights: best prune at once, `losses(candidate)` is its
+    validation loss; each strategy gets only the hooks it declares."""
+    from hpo.tournament.registry import make_strategy, option_names
     from hpo.trial.weights import block_order
 
-    kwargs = {"blocks": cfg.tournament.blocks, "early_decision": cfg.tournament.early_decision,
-              "pipeline": cfg.tournament.pipeline, "on_eliminated": on_eliminated,
-              "order": block_order(cfg), "losses": losses}
-    options = accepted_kwargs(STRATEGIES.load(cfg.tournament.strategy), kwargs)
-    return make_strategy(cfg.tournament.strategy, **options)
+    tournament = cfg.tournament
+    values = {"blocks": tournament.blocks, "early_decision": tournament.early_decision,
+              "pipeline": tournament.pipeline, "order": block_order(cfg)}
+    takes = option_names(tournament.strategy)
+    return make_strategy(tournament.strategy, hooks, **{k: v for k, v in values.items() if k in takes})
 
 
 def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], entrants: Trained,
@@ -95,8 +89,9 @@ def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], ent
     judge = ForfeitJudge(log, feed)
     from hpo.trial.weights import elimination_hook
 
-    strategy = make_strategy(cfg, elimination_hook(cfg, ws.rd.path, [baseline_id] if baseline_id else []),
-                             losses=validation_losses(ws.store, feed))
+    strategy = make_strategy(cfg, Hooks(
+        on_eliminated=elimination_hook(cfg, ws.rd.path, [baseline_id] if baseline_id else []),
+        losses=validation_losses(ws.store, feed)))
     say(f"tournament '{cfg.tournament.strategy}' over {len(candidates)} candidates"
         f" with judge '{cfg.judge.backend}' (starts as answers arrive)")
     result = strategy.run(candidates, judge, cfg.tournament.seed)

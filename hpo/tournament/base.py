@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
 
+from hpo.errors import ConfigError
+
 # Per-instruction outcome of a both-orders comparison, from the first candidate's view.
 A_WINS, B_WINS, TIE = 1, -1, 0
 # None = the judge gave an invalid verdict even after retries: counted, never a tie.
@@ -74,6 +76,27 @@ class Strategy(Protocol):
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """Most single-order judge calls a run can spend (no early decision, no store hits)."""
         ...
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """How a strategy plays its matches; the options every judged strategy takes."""
+
+    early_decision: bool = True  # stop a match once its winner is certain
+    chunk: int = 8  # items judged per step of an early-decided match
+
+    def __post_init__(self) -> None:
+        if self.chunk < 1:
+            raise ConfigError("chunk must be >= 1")
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Callbacks the run supplies to a strategy; not user options. A strategy names the ones
+    it takes in its `hooks` class attribute and the registry passes it exactly those."""
+
+    on_eliminated: Callable[[str], None] | None = None  # a loser never plays again (pruning)
+    losses: Callable[[str], float | None] | None = None  # a candidate's validation loss
+
 
 T = TypeVar("T")
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from hpo.tournament.base import MatchJudge, TournamentResult
-from hpo.tournament.duel import BaselineStrategy, DuelArena
+from hpo.tournament.duel import BaselineOptions, BaselineStrategy, DuelArena
 
 
 def pac_samples(k: int, eps: float, delta: float, gamma: float) -> float:
@@ -32,16 +33,25 @@ def pac_samples(k: int, eps: float, delta: float, gamma: float) -> float:
     return n
 
 
+@dataclass(frozen=True)
+class BeatTheMeanOptions(BaselineOptions):
+    """`beat_the_mean`'s options; none has a config key."""
+
+    delta: float = 0.05
+    eps: float = 0.1
+    gamma: float = 1.0
+
+
 class BeatTheMeanStrategy(BaselineStrategy):
     """Beat-the-Mean (PAC) within the budget."""
 
     name = "beat_the_mean"
+    options_type = BeatTheMeanOptions
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 budget: str | int = "blocked", delta: float = 0.05, eps: float = 0.1,
-                 gamma: float = 1.0) -> None:
-        super().__init__(blocks, early_decision, chunk, budget)
-        self.delta, self.eps, self.gamma = delta, eps, gamma
+    def __init__(self, options: BeatTheMeanOptions | None = None) -> None:
+        o = options or BeatTheMeanOptions()
+        super().__init__(o)
+        self.delta, self.eps, self.gamma = o.delta, o.eps, o.gamma
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         arena, rng = self.arena(candidates, judge, seed)

@@ -22,11 +22,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from hpo.errors import ConfigError
-from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult, play_independent
+from hpo.tournament.base import (
+    MatchJudge,
+    MatchOptions,
+    MatchRecord,
+    TournamentResult,
+    play_independent,
+)
 from hpo.tournament.match import play_match
 
 T = TypeVar("T")
@@ -79,22 +86,34 @@ def worst_case_calls(n_candidates: int, n_items: int) -> int:
     return max(n_candidates - 1, 0) * n_items * 2
 
 
+@dataclass(frozen=True)
+class BlockedOptions(MatchOptions):
+    """What a user sets for `blocked`: tournament.blocks, early_decision, pipeline, order."""
+
+    blocks: int = 4
+    pipeline: bool = False  # play the blocks (independent until the final) at once
+    order: Literal["shuffled", "training"] = "shuffled"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.blocks < 1:
+            raise ConfigError(f"blocks must be >= 1, got {self.blocks}")
+        if self.order not in ("shuffled", "training"):
+            raise ConfigError(f"blocked order must be 'shuffled' or 'training', got '{self.order}'")
+
+
 class BlockedStrategy:
     """The PandaLM blocked tournament (see module docstring for every rule)."""
 
     name = "blocked"
+    options_type = BlockedOptions
+    hooks = frozenset({"on_eliminated"})  # keep_weights: best deletes a loser's weights at once
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 pipeline: bool = False, on_eliminated: Callable[[str], None] | None = None,
-                 order: str = "shuffled") -> None:
-        if blocks < 1:
-            raise ConfigError(f"blocks must be >= 1, got {blocks}")
-        if order not in ("shuffled", "training"):
-            raise ConfigError(f"blocked order must be 'shuffled' or 'training', got '{order}'")
-        self.order = order
-        self.blocks, self.early_decision, self.chunk = blocks, early_decision, chunk
-        self.pipeline = pipeline  # play the blocks (independent until the final) at once
-        self.on_eliminated = on_eliminated  # keep_weights: best deletes a loser's weights at once
+    def __init__(self, options: BlockedOptions | None = None, *,
+                 on_eliminated: Callable[[str], None] | None = None) -> None:
+        o = options or BlockedOptions()
+        self.blocks, self.early_decision, self.chunk = o.blocks, o.early_decision, o.chunk
+        self.pipeline, self.order, self.on_eliminated = o.pipeline, o.order, on_eliminated
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """N - 1 matches x all items x 2 orders."""

@@ -16,12 +16,13 @@ Algorithm 1 of the paper, with duels of `chunk` items (`hpo.tournament.duel`):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import betainc
 
 from hpo.tournament.base import MatchJudge, TournamentResult
-from hpo.tournament.duel import BaselineStrategy, DuelArena
+from hpo.tournament.duel import BaselineOptions, BaselineStrategy, DuelArena
 
 
 def pick(values: np.ndarray, rng: np.random.Generator) -> int:
@@ -29,15 +30,23 @@ def pick(values: np.ndarray, rng: np.random.Generator) -> int:
     return int(rng.choice(np.flatnonzero(values == values.max())))
 
 
+@dataclass(frozen=True)
+class DTSOptions(BaselineOptions):
+    """`dts`'s options; none has a config key."""
+
+    alpha: float = 0.5
+
+
 class DTSStrategy(BaselineStrategy):
     """Double Thompson Sampling until the budget is spent."""
 
     name = "dts"
+    options_type = DTSOptions
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 budget: str | int = "blocked", alpha: float = 0.5) -> None:
-        super().__init__(blocks, early_decision, chunk, budget)
-        self.alpha = alpha
+    def __init__(self, options: DTSOptions | None = None) -> None:
+        o = options or DTSOptions()
+        super().__init__(o)
+        self.alpha = o.alpha
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         arena, rng = self.arena(candidates, judge, seed)

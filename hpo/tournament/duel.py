@@ -15,6 +15,7 @@ step is the same batching our own matches use (`match.play_match`, chunk 8).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -94,19 +95,29 @@ class DuelArena:
                                 {c: float(s) for c, s in zip(self.ids, scores, strict=True)})
 
 
+@dataclass(frozen=True)
+class BaselineOptions:
+    """Common options of the outside baselines: none has a config key (no blocks, no early
+    decision: the algorithms have their own rules). `chunk` items per duel, `budget` calls."""
+
+    chunk: int = 8
+    budget: str | int = "blocked"
+
+    def __post_init__(self) -> None:
+        if self.budget != "blocked" and not (isinstance(self.budget, int) and self.budget >= 0):
+            raise ConfigError(f"budget must be 'blocked' or a call count, got {self.budget!r}")
+        if self.chunk < 1:
+            raise ConfigError("chunk must be >= 1")
+
+
 class BaselineStrategy:
-    """Common options and budget of the outside baselines. `blocks` and `early_decision` are
-    accepted for a uniform config and ignored (the algorithms have their own rules)."""
+    """Common budget of the outside baselines."""
 
     name = "baseline"
+    hooks: frozenset[str] = frozenset()
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 budget: str | int = "blocked") -> None:
-        if budget != "blocked" and not (isinstance(budget, int) and budget >= 0):
-            raise ConfigError(f"{self.name} budget must be 'blocked' or a call count, got {budget!r}")
-        if chunk < 1:
-            raise ConfigError("chunk must be >= 1")
-        self.chunk, self.budget = chunk, budget
+    def __init__(self, options: BaselineOptions) -> None:
+        self.chunk, self.budget = options.chunk, options.budget
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """The budget (the arena never spends more)."""

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hpo.errors import ConfigError
-from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
+from hpo.tournament.base import MatchJudge, MatchOptions, MatchRecord, TournamentResult
 from hpo.tournament.blocked import check_candidates, worst_case_calls
 from hpo.tournament.match import MatchCache, play_match
 from hpo.tournament.playoff import grow_league, league_ranking
@@ -53,19 +53,33 @@ def league_size(budget_calls: int, n_items: int) -> int:
     return k
 
 
+@dataclass(frozen=True)
+class HalvingOptions(MatchOptions):
+    """What a user sets for `halving`: tournament.early_decision; `budget`, `first_items` and
+    `league_share` have no config key yet."""
+
+    budget: str | int = "blocked"
+    first_items: int = 16
+    league_share: float = 0.6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_budget("halving", self.budget)
+        if self.first_items < 1 or not 0 < self.league_share <= 1:
+            raise ConfigError("halving needs first_items >= 1 and 0 < league_share <= 1")
+
+
 class HalvingStrategy:
     """Successive halving on growing item subsets, then a Bradley-Terry league."""
 
     name = "halving"
+    options_type = HalvingOptions
+    hooks: frozenset[str] = frozenset()
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 budget: str | int = "blocked", first_items: int = 16,
-                 league_share: float = 0.6) -> None:
-        check_budget(self.name, budget)
-        if first_items < 1 or not 0 < league_share <= 1:
-            raise ConfigError("halving needs first_items >= 1 and 0 < league_share <= 1")
-        self.early_decision, self.chunk, self.budget = early_decision, chunk, budget
-        self.first_items, self.league_share = first_items, league_share
+    def __init__(self, options: HalvingOptions | None = None) -> None:
+        o = options or HalvingOptions()
+        self.early_decision, self.chunk, self.budget = o.early_decision, o.chunk, o.budget
+        self.first_items, self.league_share = o.first_items, o.league_share
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """The budget: every match is cut or skipped to fit it."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
+from hpo.tournament.base import MatchJudge, MatchOptions, MatchRecord, TournamentResult
 from hpo.tournament.blocked import check_candidates, worst_case_calls
 from hpo.tournament.match import play_match
 
@@ -26,13 +27,21 @@ def bracket_order(size: int) -> list[int]:
     return order
 
 
+@dataclass(frozen=True)
+class KnockoutOptions(MatchOptions):
+    """What a user sets for `knockout`: tournament.early_decision (no blocks: one bracket)."""
+
+
 class KnockoutStrategy:
-    """Single elimination. `blocks` is accepted for a uniform config and ignored."""
+    """Single elimination."""
 
     name = "knockout"
+    options_type = KnockoutOptions
+    hooks: frozenset[str] = frozenset()
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8) -> None:
-        self.early_decision, self.chunk = early_decision, chunk
+    def __init__(self, options: KnockoutOptions | None = None) -> None:
+        o = options or KnockoutOptions()
+        self.early_decision, self.chunk = o.early_decision, o.chunk
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """N - 1 matches x all items x 2 orders."""

@@ -19,26 +19,48 @@ int sets it directly. Calls never exceed it when the judge spends at most 2 call
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from hpo.errors import ConfigError
-from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
-from hpo.tournament.blocked import BlockedStrategy, check_candidates, worst_case_calls
+from hpo.tournament.base import MatchJudge, MatchOptions, MatchRecord, TournamentResult
+from hpo.tournament.blocked import (
+    BlockedOptions,
+    BlockedStrategy,
+    check_candidates,
+    worst_case_calls,
+)
 from hpo.tournament.match import MatchCache, play_match
 from hpo.tournament.ranking import bradley_terry
+
+
+@dataclass(frozen=True)
+class PlayoffOptions(MatchOptions):
+    """What a user sets for `playoff`: tournament.blocks (its blocked first stage) and
+    early_decision; `budget` and `max_finalists` have no config key yet."""
+
+    blocks: int = 4
+    budget: str | int = "blocked"
+    max_finalists: int = 16
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.budget != "blocked" and not (isinstance(self.budget, int) and self.budget >= 0):
+            raise ConfigError(f"playoff budget must be 'blocked' or a call count, got {self.budget!r}")
 
 
 class PlayoffStrategy:
     """Blocked with early decision, then a Bradley-Terry round robin of finalists."""
 
     name = "playoff"
+    options_type = PlayoffOptions
+    hooks: frozenset[str] = frozenset()
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 budget: str | int = "blocked", max_finalists: int = 16) -> None:
-        if budget != "blocked" and not (isinstance(budget, int) and budget >= 0):
-            raise ConfigError(f"playoff budget must be 'blocked' or a call count, got {budget!r}")
-        self.first = BlockedStrategy(blocks, early_decision, chunk)
-        self.early_decision, self.chunk = early_decision, chunk
-        self.budget, self.max_finalists = budget, max_finalists
+    def __init__(self, options: PlayoffOptions | None = None) -> None:
+        o = options or PlayoffOptions()
+        self.first = BlockedStrategy(BlockedOptions(blocks=o.blocks, early_decision=o.early_decision,
+                                                    chunk=o.chunk))
+        self.early_decision, self.chunk = o.early_decision, o.chunk
+        self.budget, self.max_finalists = o.budget, o.max_finalists
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """The budget: every stage checks its worst case against it."""

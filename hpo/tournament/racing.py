@@ -27,32 +27,51 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from hpo.errors import ConfigError
-from hpo.tournament.base import MatchJudge, MatchRecord, TournamentResult
+from hpo.tournament.base import MatchJudge, MatchOptions, MatchRecord, TournamentResult
 from hpo.tournament.blocked import check_candidates
 from hpo.tournament.halving import Screening, call_budget, check_budget, screen_rounds
 from hpo.tournament.match import MatchCache, play_match
 from hpo.tournament.ranking import bradley_terry
 
 
+@dataclass(frozen=True)
+class RacingOptions(MatchOptions):
+    """What a user sets for `racing`: tournament.early_decision; the screen and race settings
+    have no config key yet."""
+
+    budget: str | int = "blocked"
+    first_items: int = 16
+    contenders: int = 16
+    screen_share: float = 0.3
+    width: int = 2
+    batch: int = 170
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_budget("racing", self.budget)
+        if min(self.first_items, self.contenders, self.width, self.batch) < 1 \
+                or not 0 < self.screen_share <= 1:
+            raise ConfigError("racing needs first_items, contenders, width, batch >= 1 "
+                              "and 0 < screen_share <= 1")
+
+
 class RacingStrategy:
     """Halving screen down to `contenders`, then a top-two race within blocked's budget."""
 
     name = "racing"
+    options_type = RacingOptions
+    hooks: frozenset[str] = frozenset()
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 budget: str | int = "blocked", first_items: int = 16, contenders: int = 16,
-                 screen_share: float = 0.3, width: int = 2, batch: int = 170) -> None:
-        check_budget(self.name, budget)
-        if min(first_items, contenders, width, batch) < 1 or not 0 < screen_share <= 1:
-            raise ConfigError("racing needs first_items, contenders, width, batch >= 1 "
-                              "and 0 < screen_share <= 1")
-        self.early_decision, self.chunk, self.budget = early_decision, chunk, budget
-        self.first_items, self.contenders, self.screen_share = first_items, contenders, screen_share
-        self.width, self.batch = width, batch
+    def __init__(self, options: RacingOptions | None = None) -> None:
+        o = options or RacingOptions()
+        self.early_decision, self.chunk, self.budget = o.early_decision, o.chunk, o.budget
+        self.first_items, self.contenders, self.screen_share = o.first_items, o.contenders, o.screen_share
+        self.width, self.batch = o.width, o.batch
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """The budget: every match is cut or skipped to fit it."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from hpo.errors import ConfigError
 from hpo.registry import Registry
-from hpo.tournament.base import Strategy
+from hpo.tournament.base import Hooks, Strategy
 
 STRATEGIES = Registry(
     "tournament strategy",
@@ -27,13 +29,32 @@ STRATEGIES = Registry(
 )
 
 
-def make_strategy(name: str, **options: Any) -> Strategy:
-    """Build strategy `name` with `options`; an unknown name or option is a ConfigError."""
-    factory = STRATEGIES.load(name)
+def option_names(name: str) -> tuple[str, ...]:
+    """The options strategy `name` declares (the fields of its `options_type`), in order."""
+    return tuple(f.name for f in fields(STRATEGIES.load(name).options_type))
+
+
+def strategy_options(name: str, options: Mapping[str, Any]) -> Any:
+    """Strategy `name`'s options object; an option it does not declare, or a bad value, is a
+    one-line ConfigError naming the options it does take."""
+    takes = option_names(name)
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ConfigError(f"tournament strategy '{name}' takes no option '{unknown[0]}';"
+                          f" its options: {', '.join(takes) or 'none'}")
     try:
-        strategy: Strategy = factory(**options)
+        return STRATEGIES.load(name).options_type(**options)
     except TypeError as exc:
         raise ConfigError(f"bad options for tournament strategy '{name}': {exc}") from exc
+
+
+def make_strategy(name: str, hooks: Hooks | None = None, **options: Any) -> Strategy:
+    """Build strategy `name` from its own options. Of the run's `hooks`, it gets exactly those
+    it declares in its `hooks` class attribute (e.g. `val_loss` gets `losses`)."""
+    factory = STRATEGIES.load(name)
+    given = hooks or Hooks()
+    strategy: Strategy = factory(strategy_options(name, options),
+                                 **{hook: getattr(given, hook) for hook in sorted(factory.hooks)})
     return strategy
 
 

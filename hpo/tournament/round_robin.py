@@ -10,20 +10,29 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from hpo.tournament.base import MatchJudge, TournamentResult
+from hpo.tournament.base import MatchJudge, MatchOptions, TournamentResult
 from hpo.tournament.blocked import check_candidates
 from hpo.tournament.match import play_match
 from hpo.tournament.ranking import copeland, item_win_rate, rank_by
 
 
+@dataclass(frozen=True)
+class RoundRobinOptions(MatchOptions):
+    """What a user sets for `round_robin`: tournament.early_decision."""
+
+
 class RoundRobinStrategy:
-    """All pairs, Copeland ranking. `blocks` is accepted for a uniform config and ignored."""
+    """All pairs, Copeland ranking."""
 
     name = "round_robin"
+    options_type = RoundRobinOptions
+    hooks: frozenset[str] = frozenset()
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8) -> None:
-        self.early_decision, self.chunk = early_decision, chunk
+    def __init__(self, options: RoundRobinOptions | None = None) -> None:
+        o = options or RoundRobinOptions()
+        self.early_decision, self.chunk = o.early_decision, o.chunk
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:
         """N(N-1)/2 matches x all items x 2 orders."""

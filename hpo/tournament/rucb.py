@@ -16,11 +16,12 @@ An outside baseline, re-implemented because `duelpy` 1.0.0 does not import under
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from hpo.tournament.base import MatchJudge, TournamentResult
-from hpo.tournament.duel import BaselineStrategy, DuelArena
+from hpo.tournament.duel import BaselineOptions, BaselineStrategy, DuelArena
 
 
 def upper_bounds(arena: DuelArena, t: int, alpha: float) -> np.ndarray:
@@ -33,15 +34,23 @@ def upper_bounds(arena: DuelArena, t: int, alpha: float) -> np.ndarray:
     return u
 
 
+@dataclass(frozen=True)
+class RUCBOptions(BaselineOptions):
+    """`rucb`'s options; none has a config key."""
+
+    alpha: float = 0.51
+
+
 class RUCBStrategy(BaselineStrategy):
     """RUCB until the budget is spent; Copeland winner of the empirical matrix."""
 
     name = "rucb"
+    options_type = RUCBOptions
 
-    def __init__(self, blocks: int = 4, early_decision: bool = True, chunk: int = 8,
-                 budget: str | int = "blocked", alpha: float = 0.51) -> None:
-        super().__init__(blocks, early_decision, chunk, budget)
-        self.alpha = alpha
+    def __init__(self, options: RUCBOptions | None = None) -> None:
+        o = options or RUCBOptions()
+        super().__init__(o)
+        self.alpha = o.alpha
 
     def run(self, candidates: Sequence[str], judge: MatchJudge, seed: int) -> TournamentResult:
         arena, rng = self.arena(candidates, judge, seed)

@@ -13,22 +13,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from hpo.errors import ConfigError
 from hpo.tournament.base import MatchJudge, TournamentResult
 from hpo.tournament.blocked import check_candidates
 
 
+@dataclass(frozen=True)
+class ValLossOptions:
+    """`val_loss` takes no user option: it plays no match."""
+
+
 class ValLossStrategy:
     """Ranks by `losses(candidate)` ascending (equal losses by id); zero judge calls.
 
-    `losses` is supplied by the run (the answers' `validation_loss` metric, waiting for each
-    candidate's answers); `blocks` and `early_decision` are accepted for a uniform config."""
+    `losses` is the run's `Hooks.losses` (the answers' `validation_loss` metric, waiting for
+    each candidate's answers)."""
 
     name = "val_loss"
+    options_type = ValLossOptions
+    hooks = frozenset({"losses"})
 
-    def __init__(self, losses: Callable[[str], float | None] | None = None, blocks: int = 4,
-                 early_decision: bool = True) -> None:
+    def __init__(self, options: ValLossOptions | None = None, *,
+                 losses: Callable[[str], float | None] | None = None) -> None:
         self.losses = losses
 
     def max_calls(self, n_candidates: int, n_items: int) -> int:

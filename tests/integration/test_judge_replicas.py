@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hpo.tournament.answers_judge import AnswerMatchJudge
-from hpo.tournament.blocked import BlockedStrategy
+from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
 from hpo.types import Example
 from judge.backends.replicas import ReplicaPool
 from judge.backends.vllm import VLLMJudge, _Retry
@@ -40,7 +40,7 @@ def _tournament(judge: VLLMJudge, store: VerdictStore, answers: dict[str, list[s
     examples = [Example(id=f"v{i}", instruction=f"task {i}", input="", output=None) for i in range(N_ITEMS)]
     pairwise = PairwiseJudge(judge, store)
     match = AnswerMatchJudge(answers, examples, pairwise)
-    return BlockedStrategy(blocks=2, early_decision=False).run(sorted(answers), match, seed=0).winner
+    return BlockedStrategy(BlockedOptions(blocks=2, early_decision=False)).run(sorted(answers), match, seed=0).winner
 
 
 def _prompts(stub: OpenAIStub) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from hpo.errors import ConfigError
-from hpo.tournament.blocked import BlockedStrategy, split_blocks, worst_case_calls
+from hpo.tournament.blocked import BlockedOptions, BlockedStrategy, split_blocks, worst_case_calls
 from hpo.tournament.simulate import SimulatedJudge
 
 IDS = [f"c{i}" for i in range(8)]
@@ -37,7 +37,7 @@ PINNED = [
 @pytest.mark.parametrize(("early", "items", "calls"), [(True, 8, 112), (False, 10, 140)])
 def test_blocked_bracket_is_pinned(early: bool, items: int, calls: int) -> None:
     judge = QualityIsIndex()
-    result = BlockedStrategy(blocks=2, early_decision=early, chunk=4).run(IDS, judge, seed=0)
+    result = BlockedStrategy(BlockedOptions(blocks=2, early_decision=early, chunk=4)).run(IDS, judge, seed=0)
     assert [(m.a, m.b, m.winner, m.stage) for m in result.matches] == PINNED
     assert all(m.items_judged == items for m in result.matches)
     assert result.calls == calls == judge.calls
@@ -48,7 +48,7 @@ def test_blocked_bracket_is_pinned(early: bool, items: int, calls: int) -> None:
 
 def test_without_early_decision_calls_are_the_worst_case() -> None:
     judge = QualityIsIndex()
-    result = BlockedStrategy(blocks=3, early_decision=False).run(IDS, judge, seed=1)
+    result = BlockedStrategy(BlockedOptions(blocks=3, early_decision=False)).run(IDS, judge, seed=1)
     assert result.calls == worst_case_calls(8, 10) == 7 * 10 * 2
     assert len(result.matches) == 7
 
@@ -58,7 +58,7 @@ def test_uneven_blocks_differ_by_at_most_one() -> None:
     assert [len(b) for b in split_blocks(list(range(3)), 4)] == [1, 1, 1]  # clamped to N
     assert sum(split_blocks(list(range(10)), 4), []) == list(range(10))
     with pytest.raises(ConfigError):
-        BlockedStrategy(blocks=0)
+        BlockedStrategy(BlockedOptions(blocks=0))
 
 
 def test_bad_candidate_pools_are_rejected() -> None:
@@ -75,8 +75,8 @@ def test_early_decision_same_winners_fewer_calls_over_seeds() -> None:
         def judge() -> SimulatedJudge:
             return SimulatedJudge(qualities, 40, 0.8, 0.1, seed, temperature=1.0)  # noqa: B023
 
-        full = BlockedStrategy(early_decision=False).run(judge().ids, judge(), seed)
-        early = BlockedStrategy(early_decision=True).run(judge().ids, judge(), seed)
+        full = BlockedStrategy(BlockedOptions(early_decision=False)).run(judge().ids, judge(), seed)
+        early = BlockedStrategy(BlockedOptions(early_decision=True)).run(judge().ids, judge(), seed)
         assert early.winner == full.winner and early.ranking == full.ranking
         assert [m.winner for m in early.matches] == [m.winner for m in full.matches]
         assert early.calls <= full.calls

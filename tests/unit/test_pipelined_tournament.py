@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from hpo.tournament.base import ItemOutcome, play_independent
-from hpo.tournament.blocked import BlockedStrategy
+from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
 from hpo.tournament.simulate import SimulatedJudge
 
 
@@ -43,7 +43,7 @@ def test_same_winner_matches_and_calls_with_and_without_pipelining(seed: int) ->
     peaks = {}
     for pipeline in (False, True):
         judge = SlowThreadSafeJudge(SimulatedJudge(qualities, n_items=40, accuracy=0.75, seed=seed))
-        results[pipeline] = BlockedStrategy(blocks=4, pipeline=pipeline).run(judge.inner.ids, judge, seed)
+        results[pipeline] = BlockedStrategy(BlockedOptions(blocks=4, pipeline=pipeline)).run(judge.inner.ids, judge, seed)
         peaks[pipeline] = judge.peak
     seq, pipe = results[False], results[True]
     assert pipe.winner == seq.winner and pipe.ranking == seq.ranking and pipe.calls == seq.calls

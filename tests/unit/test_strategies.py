@@ -12,7 +12,7 @@ from hpo.tournament.base import Strategy
 from hpo.tournament.blocked import worst_case_calls
 from hpo.tournament.knockout import bracket_order
 from hpo.tournament.ranking import bradley_terry
-from hpo.tournament.registry import STRATEGIES, make_strategy
+from hpo.tournament.registry import STRATEGIES, make_strategy, option_names
 from hpo.tournament.simulate import SimulatedJudge
 from hpo.types import Example
 from judge.types import ComparisonItem
@@ -45,7 +45,7 @@ def test_knockout_with_byes_for_five() -> None:
                                   "racing"])
 def test_ranking_is_a_permutation_with_the_winner_first(name: str) -> None:
     judge = sim(11, seed=2)
-    strategy = make_strategy(name, blocks=3)
+    strategy = make_strategy(name, **({"blocks": 3} if "blocks" in option_names(name) else {}))
     assert isinstance(strategy, Strategy) and strategy.name == name
     result = strategy.run(judge.ids, judge, seed=5)
     assert result.ranking[0] == result.winner
@@ -71,8 +71,10 @@ def test_robust_strategies_stay_within_blocked_budget(name: str, temperature: fl
 def test_unknown_strategy_or_option_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="beat_the_mean, blocked, dts, halving, knockout, playoff, racing, round_robin, rucb, val_loss"):
         make_strategy("swizz")
-    with pytest.raises(ConfigError, match="bad options"):
+    with pytest.raises(ConfigError, match="'blocked' takes no option 'colour'; its options: early_decision"):
         make_strategy("blocked", colour="red")
+    with pytest.raises(ConfigError, match="'knockout' takes no option 'blocks'"):
+        make_strategy("knockout", blocks=3)
     with pytest.raises(ConfigError):
         make_strategy("halving", budget="lots")
     assert STRATEGIES.names() == ["beat_the_mean", "blocked", "dts", "halving", "knockout",

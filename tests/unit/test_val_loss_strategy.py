@@ -12,7 +12,7 @@ from hpo.config import ExperimentConfig, TournamentConfig
 from hpo.errors import ConfigError
 from hpo.feed import CandidateFeed
 from hpo.run.judge import make_strategy, validation_losses
-from hpo.tournament.base import ItemOutcome
+from hpo.tournament.base import Hooks, ItemOutcome
 from hpo.tournament.registry import max_calls
 from hpo.types import Example, TrainingSpec
 
@@ -30,7 +30,7 @@ class NoCallJudge:
 
 def test_val_loss_picks_the_lowest_loss_without_a_judge_call() -> None:
     cfg = ExperimentConfig(tournament=TournamentConfig(strategy="val_loss"))
-    strategy = make_strategy(cfg, losses=LOSSES.get)
+    strategy = make_strategy(cfg, Hooks(losses=LOSSES.get))
     result = strategy.run(list(LOSSES), NoCallJudge(), seed=0)
     assert result.winner == "c1"  # equal losses: the lower id
     assert result.ranking == ["c1", "c4", "c3", "c0", "c2"]  # no loss ranks last

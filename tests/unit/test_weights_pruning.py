@@ -12,7 +12,7 @@ import pytest
 from hpo.config import ExperimentConfig
 from hpo.run.judge import make_strategy
 from hpo.tournament.base import A_WINS, B_WINS, ItemOutcome, MatchRecord
-from hpo.tournament.blocked import BlockedStrategy
+from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
 from hpo.trial.weights import WeightsPruner, block_order, elimination_hook, kept_weights_bound
 
 
@@ -36,7 +36,7 @@ def test_blocked_tournament_deletes_losers_weights_as_they_lose(tmp_path: Path) 
         pruner.eliminated(cid)
         seen.append(sorted(p.name for p in (tmp_path / "weights").iterdir()))
 
-    result = BlockedStrategy(blocks=2, on_eliminated=on_eliminated).run(ids, RankJudge(), seed=0)
+    result = BlockedStrategy(BlockedOptions(blocks=2), on_eliminated=on_eliminated).run(ids, RankJudge(), seed=0)
     assert result.winner == "c7"
     assert sorted(pruner.deleted) == [c for c in ids if c != "c7"]  # each loser once
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["base", "c7"]
@@ -136,8 +136,8 @@ def test_keep_weights_best_stays_under_the_printed_bound(spread: float) -> None:
 def test_training_order_keeps_membership_and_pinned_shuffled_bracket() -> None:
     ids = [f"c{i}" for i in range(8)]
     judge = RankJudge()
-    shuffled = BlockedStrategy(blocks=2).run(ids, judge, seed=0)
-    trained = BlockedStrategy(blocks=2, order="training").run(ids, judge, seed=0)
+    shuffled = BlockedStrategy(BlockedOptions(blocks=2)).run(ids, judge, seed=0)
+    trained = BlockedStrategy(BlockedOptions(blocks=2, order="training")).run(ids, judge, seed=0)
 
     def members(matches: Sequence[MatchRecord]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
