@@ -1,8 +1,9 @@
 """Real-model defaults for the paper's five base models (`--model bloom-7b` and the others).
 
 Precedence: built-in defaults -> preset -> YAML -> CLI. A preset fills only what the user left
-unset, so `--model llama-7b` alone gets settings a 7B run needs instead of the tiny defaults:
-max length 512, answers up to 512 new tokens, bf16 compute with fp32 master weights, ZeRO-2
+unset (a YAML file or flag naming another judge backend drops the preset judge's options that
+backend does not take: `hpo.config.rebase_judge`), so `--model llama-7b` alone gets settings a
+7B run needs instead of the tiny defaults: max length 512, answers up to 512 new tokens, bf16 compute with fp32 master weights, ZeRO-2
 over 4 GPUs per trial with 1 trial at once and the judge on 2 more (an 8-GPU node; 4 workers
 so every rank fits an 80 GB card, docs/trial.md "Memory"), gradient
 accumulation to Alpaca's effective batch of 128 (4 x 8 x 4), gradient checkpointing, and the

@@ -121,3 +121,11 @@ def test_resume_checks_judge_flags_against_the_stored_backend(tmp_path: Path,
     assert main(["run", "--resume", "v", *flags]) == 0, capsys.readouterr().err
     assert main(["run", "--resume", "ref", *flags]) == 2
     assert "'url' is not an option of judge backend 'reference'" in capsys.readouterr().err
+
+
+def test_the_backend_changes_with_its_options_never_alone() -> None:
+    judge = JudgeConfig(backend="vllm", model="m", url="http://h:1")
+    as_hf = judge.with_options(backend="hf")  # as a layer naming another backend: `url` dropped
+    assert (as_hf.backend, as_hf.option("model"), as_hf.option("url")) == ("hf", "m", None)
+    with pytest.raises(ValueError, match="backend 'hf' takes HfSettings, not VllmSettings"):
+        judge.backend = "hf"
