@@ -45,7 +45,7 @@ def replay_calls(run_dir: Path, early: bool) -> tuple[int, str]:
     from hpo.data import read_jsonl
     from hpo.judging import backend_inputs
     from hpo.tournament.answers_judge import AnswerMatchJudge
-    from hpo.tournament.blocked import BlockedStrategy
+    from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
     from judge.pairwise import PairwiseJudge
     from judge.registry import BACKENDS
 
@@ -57,7 +57,7 @@ def replay_calls(run_dir: Path, early: bool) -> tuple[int, str]:
     jcfg: JudgeConfig = cfg.judge
     backend = BACKENDS.build(jcfg.backend, jcfg.settings, backend_inputs(jcfg, val))
     pairwise = PairwiseJudge(backend, None, jcfg.policy)
-    strategy = BlockedStrategy(blocks=cfg.tournament.blocks, early_decision=early)
+    strategy = BlockedStrategy(BlockedOptions(blocks=cfg.tournament.blocks, early_decision=early))
     result = strategy.run(ids, AnswerMatchJudge(answers, val, pairwise), cfg.tournament.seed)
     return result.calls, result.winner
 

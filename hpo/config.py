@@ -326,6 +326,18 @@ class JudgeConfig(_Strict):
             return _backend_settings(backend, v.model_dump())
         return _backend_settings(backend, v)
 
+    @model_validator(mode="after")
+    def _settings_of_backend(self) -> JudgeConfig:
+        """The settings are the backend's own, also after an assignment (`with_options` changes
+        the backend and its options together)."""
+        from judge.registry import BACKENDS
+
+        model = BACKENDS.settings_model(self.backend)
+        if not isinstance(self.settings, model):
+            raise ValueError(f"backend '{self.backend}' takes {model.__name__}, not "
+                             f"{type(self.settings).__name__}; change both with with_options(backend=...)")
+        return self
+
     @model_serializer(mode="wrap")
     def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """The layout users write: the backend's options flat beside `backend`."""
