@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
 
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig
@@ -25,34 +25,37 @@ from hpo.train_plugin import Trained
 from hpo.types import Example
 from judge.pairwise import PairwiseJudge
 
+T = TypeVar("T")
 
-class Background:
+
+class Background(Generic[T]):
     """Runs `target()` on a daemon thread; `result()` joins it and re-raises its error here."""
 
-    def __init__(self, target: Callable[[], Any], name: str) -> None:
-        self._box: dict[str, Any] = {}
+    def __init__(self, target: Callable[[], T], name: str) -> None:
+        self._value: list[T] = []  # one item once the target has returned
+        self._error: list[BaseException] = []  # one item once it has raised
         self._thread = threading.Thread(target=self._wrap, args=(target,), name=name, daemon=True)
         self._thread.start()
 
-    def _wrap(self, target: Callable[[], Any]) -> None:
+    def _wrap(self, target: Callable[[], T]) -> None:
         try:
-            self._box["result"] = target()
+            self._value.append(target())
         except BaseException as exc:  # re-raised in the caller's thread
-            self._box["error"] = exc
+            self._error.append(exc)
 
     def error(self) -> BaseException | None:
         """The thread's error if it has failed already (without waiting)."""
-        return self._box.get("error")
+        return self._error[0] if self._error else None
 
-    def result(self) -> Any:
+    def result(self) -> T:
         self._thread.join()
-        if "error" in self._box:
-            raise self._box["error"]
-        return self._box["result"]
+        if self._error:
+            raise self._error[0]
+        return self._value[0]
 
 
-def judge_in_background(cfg: ExperimentConfig, ws: Workspace, val: list[Example],
-                        entrants: Trained, say: Callable[[str], None]) -> Background:
+def judge_in_background(cfg: ExperimentConfig, ws: Workspace, val: list[Example], entrants: Trained,
+                        say: Callable[[str], None]) -> Background[TournamentOutcome]:
     """Start the judge stage on its own thread (it owns the verdict-store connection it opens)."""
     return Background(lambda: run_tournament(cfg, ws, val, entrants, say), "tournament")
 

@@ -92,7 +92,8 @@ class JudgeGone:
     """True once the overlapped tournament died because the judge stayed unreachable past
     `judge.deadline_s`; says so once, with the resume command."""
 
-    def __init__(self, judging: Background, say: Callable[[str], None], run_dir: Path) -> None:
+    def __init__(self, judging: Background[TournamentOutcome], say: Callable[[str], None],
+                 run_dir: Path) -> None:
         self.judging, self.say, self.run_dir, self.said = judging, say, run_dir, False
 
     def __call__(self) -> bool:

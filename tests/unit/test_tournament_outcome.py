@@ -11,11 +11,12 @@ import pytest
 
 from hpo.answers import AnswerStore
 from hpo.config import ExperimentConfig, TournamentConfig
+from hpo.errors import TrialsFailedError
 from hpo.feed import CandidateFeed
 from hpo.plan import Plan
 from hpo.run.decide import build_report
 from hpo.run.inputs import Workspace
-from hpo.run.judge import run_tournament
+from hpo.run.judge import Background, judge_in_background, run_tournament
 from hpo.rundir import RunDir
 from hpo.search_space import SearchSpace
 from hpo.tracking.null import NullTracker
@@ -71,9 +72,10 @@ def test_the_judge_stage_returns_a_frozen_outcome(tmp_path: Path) -> None:
     from hpo.run.outcome import TournamentOutcome
 
     assert get_type_hints(run_tournament)["return"] is TournamentOutcome
+    assert get_type_hints(judge_in_background)["return"] == Background[TournamentOutcome]
     cfg = ExperimentConfig(tournament=TournamentConfig(strategy="round_robin"))
     ws, trained = staged(tmp_path)
-    outcome = run_tournament(cfg, ws, VAL, trained, say=lambda line: None)
+    outcome = judge_in_background(cfg, ws, VAL, trained, say=lambda line: None).result()
     assert isinstance(outcome, TournamentOutcome)
     assert outcome.winner == "adamw-lr1e-04-cosine-ep1" == outcome.ranking[0]
     assert outcome.baseline is not None and outcome.baseline.b == "baseline-adamw-lr2e-05-cosine-ep1"
@@ -98,3 +100,14 @@ def test_a_forfeit_is_kept_apart_from_the_played_matches_and_shown_in_the_report
     assert report["judge_stats"] == dict(outcome.judge_stats) and report["winner"]["candidate_id"] == outcome.winner
     assert report["winner_confidence_set"] == outcome.confidence.to_dict()  # type: ignore[union-attr]
     assert report["judge_audit"] == outcome.audit.to_dict()
+
+
+def test_background_returns_the_value_or_raises_the_error_in_the_caller() -> None:
+    def fail() -> int:
+        raise TrialsFailedError("no candidate produced answers")
+
+    assert Background(lambda: 7, "ok").result() == 7
+    failing = Background(fail, "fails")
+    with pytest.raises(TrialsFailedError, match="no candidate"):
+        failing.result()
+    assert isinstance(failing.error(), TrialsFailedError)
