@@ -1,7 +1,9 @@
 """Typed experiment configuration: defaults -> YAML -> CLI flags, unknown keys rejected.
 
 Every section is a pydantic model with `extra="forbid"`, so a typo in a YAML key is an error,
-not a silently ignored setting.
+not a silently ignored setting. Each key says what it does in its `Field(description=...)`:
+docs/config.md is generated from them (`make config-docs`), and a unit test fails when it is
+stale or a key has none.
 """
 
 from __future__ import annotations
