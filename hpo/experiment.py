@@ -16,6 +16,7 @@ from hpo.config import (
     TournamentConfig,
     find_resource,
     merge_sources,
+    read_yaml,
     resolve_resource,
     validate_config,
 )
@@ -29,9 +30,26 @@ def load_experiment(path: Path | None = None, overrides: dict[str, Any] | None =
     """The experiment as `hpo run` uses it (the preset fills only what YAML and flags leave out).
     `path` is the user's file, else a packaged template of that name (`experiments/tiny-cpu.yaml`)."""
     path = experiment_file(path) if path else None
-    cfg = validate_config(apply_preset(merge_sources(path, overrides)), path)
+    data = rebase_tournament(merge_sources(path, overrides), read_yaml(path) if path else {}, overrides or {})
+    cfg = validate_config(apply_preset(data), path)
     check_strategy_options(cfg, str(path) if path else "config")
     return resolve_files(cfg, path.parent if path else None)
+
+
+def rebase_tournament(data: dict[str, Any], file: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A flag that names another strategy than the file's drops the file's strategy options
+    that strategy does not take (`--strategy racing` over a file's `blocked` with `blocks: 4`),
+    as `--judge` does with the file's judge options; options given as flags are still checked."""
+    strategy = overrides.get("tournament.strategy")
+    section, file_section = data.get("tournament"), file.get("tournament")
+    if (strategy is None or not isinstance(section, dict) or not isinstance(file_section, dict)
+            or strategy == file_section.get("strategy", "blocked") or strategy not in STRATEGIES.names()):
+        return data
+    takes = set(option_names(strategy))
+    for key in TournamentConfig.strategy_options:
+        if key in file_section and key not in takes and f"tournament.{key}" not in overrides:
+            section.pop(key, None)
+    return data
 
 
 def check_strategy_options(cfg: ExperimentConfig, source: str) -> None:

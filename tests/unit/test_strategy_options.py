@@ -42,3 +42,23 @@ def test_defaults_a_strategy_does_not_use_are_not_errors() -> None:
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_experiments_still_load(path: Path) -> None:
     assert load_experiment(path).tournament.strategy
+
+
+@pytest.mark.parametrize("strategy", ["racing", "knockout", "val_loss"])
+def test_a_flag_naming_another_strategy_drops_the_files_options_it_does_not_take(strategy: str) -> None:
+    """`hpo run -e experiments/tiny-cpu.yaml --strategy racing`: the file's `blocks: 4` belongs
+    to its `blocked` strategy, so a flag that names another strategy drops it (as `--judge` does
+    with the file's judge options); an option given beside the flag is still checked."""
+    cfg = load_experiment(EXPERIMENTS / "tiny-cpu.yaml", {"tournament.strategy": strategy})
+    assert cfg.tournament.strategy == strategy and "blocks" not in cfg.tournament.model_fields_set
+    with pytest.raises(ConfigError, match=f"tournament.blocks.*'{strategy}'"):
+        load_experiment(EXPERIMENTS / "tiny-cpu.yaml", {"tournament.strategy": strategy,
+                                                        "tournament.blocks": 2})
+
+
+def test_a_file_that_names_its_strategy_and_an_option_it_does_not_take_still_fails(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text("tournament:\n  strategy: knockout\n  blocks: 3\n")
+    for overrides in (None, {"tournament.strategy": "knockout"}):
+        with pytest.raises(ConfigError, match="tournament.blocks.*'knockout'"):
+            load_experiment(path, overrides)
