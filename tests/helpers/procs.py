@@ -41,8 +41,18 @@ class HpoProcess:
         return self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
 
 
+def foreground_signals() -> None:
+    """In the child before exec: SIGINT and SIGQUIT at their defaults, as a job a terminal starts
+    in the foreground has them. A suite launched as a background job (`cmd &` in a script, nohup)
+    hands its children SIGINT *ignored*, and Python keeps an inherited ignore, so a Ctrl-C test
+    would then prove nothing about hpo (seen: the run went on and exited 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def start_hpo(args: list[str], logs: Path, env: dict[str, str] | None = None) -> HpoProcess:
-    """Start `python -m hpo.cli ARGS` with start_new_session=True and a fresh marker."""
+    """Start `python -m hpo.cli ARGS` with start_new_session=True, a fresh marker, and the
+    signal dispositions of a terminal's foreground job (`foreground_signals`)."""
     marker = uuid.uuid4().hex
     logs.mkdir(parents=True, exist_ok=True)
     out, err = logs / f"{marker[:8]}.out", logs / f"{marker[:8]}.err"
@@ -50,7 +60,8 @@ def start_hpo(args: list[str], logs: Path, env: dict[str, str] | None = None) ->
                 **(env or {}), MARKER_ENV: marker}
     with out.open("wb") as fo, err.open("wb") as fe:
         popen = subprocess.Popen([sys.executable, "-m", "hpo.cli", *args], stdout=fo, stderr=fe,
-                                 env=full_env, cwd=REPO, start_new_session=True)
+                                 env=full_env, cwd=REPO, start_new_session=True,
+                                 preexec_fn=foreground_signals)
     return HpoProcess(popen, marker, out, err)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.procs import foreground_signals
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +106,8 @@ def test_optuna_run_then_resume_after_interrupt_does_not_rejudge(tmp_path: Path)
                   "--set", "search.max_concurrent=1")
     rd = tmp_path / "runs" / "r"
     proc = subprocess.Popen(cmd, env=env(), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=foreground_signals)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         state = json.loads((rd / "state.json").read_text()) if (rd / "state.json").exists() else {}

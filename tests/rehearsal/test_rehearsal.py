@@ -45,7 +45,7 @@ import pytest
 import yaml
 
 from tests.helpers.fake_hub import ARCHES, install_tiny
-from tests.helpers.procs import MARKER_ENV, REPO, kill_marked
+from tests.helpers.procs import MARKER_ENV, REPO, foreground_signals, kill_marked
 from tests.helpers.raycluster import _agent_ports, free_port
 from tests.helpers.wheel_venv import build_wheel_venv
 
@@ -166,7 +166,7 @@ def _ray_shim(venv_bin: Path) -> None:
 def _background(argv: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=foreground_signals)
 
 
 def _wait_for(log: Path, needle: str, proc: subprocess.Popen[bytes], timeout: float) -> str:
