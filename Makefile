@@ -40,7 +40,7 @@ lint:  ## ruff, mypy, and the import-layer contracts (pyproject: [tool.importlin
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-config-docs:  ## regenerate docs/config.md from the config schema (Field descriptions in hpo/config.py)
+config-docs:  ## regenerate docs/config.md from the config schema (Field descriptions in hpo/config/schema.py)
 	$(BIN)/python -m tools.config_docs
 
 bench:  ## the quick benchmarks (a few minutes): training, judge, tournament simulation

@@ -36,10 +36,10 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.data import load_examples, write_jsonl
-from hpo.experiment import load_experiment
 from hpo.models import prepare_base
+from hpo.run.experiment import load_experiment
 from hpo.trial import run_training
 from hpo.types import TrainingSpec
 

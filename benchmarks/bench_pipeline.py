@@ -40,12 +40,11 @@ def timed_run(root: Path, name: str, extra: list[str]) -> float:
 
 def replay_calls(run_dir: Path, early: bool) -> tuple[int, str]:
     """Judge calls of `blocked` over a finished run's answers, from scratch."""
-    from hpo.answers import AnswerStore
-    from hpo.config import JudgeConfig, load_config
+    from hpo.config.schema import JudgeConfig, load_config
     from hpo.data import read_jsonl
-    from hpo.judging import backend_inputs
-    from hpo.tournament.answers_judge import AnswerMatchJudge
-    from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
+    from hpo.rundir.answers import AnswerStore
+    from hpo.tournament.comparator import AnswerMatchJudge, backend_inputs
+    from hpo.tournament.strategies.blocked import BlockedOptions, BlockedStrategy
     from judge.pairwise import PairwiseJudge
     from judge.registry import BACKENDS
 

@@ -43,11 +43,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hpo.answers import AnswerStore  # noqa: E402
-from hpo.config import JudgeConfig  # noqa: E402
+from hpo.config.schema import JudgeConfig  # noqa: E402
 from hpo.data import read_jsonl  # noqa: E402
-from hpo.judging import build_backend, build_pairwise  # noqa: E402
-from hpo.tournament.answers_judge import AnswerMatchJudge  # noqa: E402
+from hpo.rundir.answers import AnswerStore  # noqa: E402
+from hpo.tournament.comparator import (  # noqa: E402
+    AnswerMatchJudge,  # noqa: E402
+    build_backend,
+    build_pairwise,
+)
 from hpo.tournament.registry import make_strategy  # noqa: E402
 from judge.backends.hf import weights_fingerprint  # noqa: E402
 

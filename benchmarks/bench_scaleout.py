@@ -31,7 +31,7 @@ import torch.multiprocessing as mp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hpo.config import ExperimentConfig  # noqa: E402
+from hpo.config.schema import ExperimentConfig  # noqa: E402
 from hpo.data import load_examples, write_jsonl  # noqa: E402
 from hpo.models import prepare_base  # noqa: E402
 from hpo.types import TrainingSpec  # noqa: E402

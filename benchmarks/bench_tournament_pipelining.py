@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hpo.tournament.answers_judge import AnswerMatchJudge  # noqa: E402
-from hpo.tournament.blocked import BlockedOptions, BlockedStrategy  # noqa: E402
+from hpo.tournament.comparator import AnswerMatchJudge  # noqa: E402
+from hpo.tournament.strategies.blocked import BlockedOptions, BlockedStrategy  # noqa: E402
 from hpo.types import Example  # noqa: E402
 from judge.backends.vllm import VLLMJudge  # noqa: E402
 from judge.pairwise import PairwiseJudge  # noqa: E402

@@ -4,7 +4,7 @@ Setup like the PandaLM paper: 80 candidates = 16 trainings x 5 epoch checkpoints
 correlated within a training), 170 validation items, every item judged in both orders (strict
 policy). The single-order judge is PandaLM-7B as measured on PandaLM's human-annotated test set
 (`benchmarks/judge_params_pandalm.py`: accuracy 0.778, tie rate 0.085, position bias 0.008).
-Noise models (`hpo.tournament.noise`), one table each:
+Noise models (`hpo.testing.noise`), one table each:
 
 * independent: every pair's item outcomes drawn independently (the old simulator);
 * correlated: fixed answers per candidate and item, judge errors tied to answers and repeated
@@ -16,7 +16,7 @@ Every strategy gets the same judge model and the same budget, blocked's worst ca
 ((N-1) x items x 2 calls); the baselines (RUCB, DTS, Beat-the-Mean) keep their own stopping
 rules. Rows: mean judge calls, P(true best) +- its standard error, mean regret (latent quality
 lost; BT strength lost in a replay), and calls as a multiple of the gap-based lower bound
-(`hpo.tournament.lower_bound`, constant 1, delta 0.05), averaged over seeds.
+(`hpo.testing.lower_bound`, constant 1, delta 0.05), averaged over seeds.
 
 Run: python benchmarks/bench_tournament_sim.py [--reps 200] [--models independent correlated]
      [--replay table.npz] [--jobs 2]
@@ -36,15 +36,15 @@ from typing import TextIO
 
 import numpy as np
 
-from hpo.tournament.lower_bound import lower_bound_calls
-from hpo.tournament.noise import (
+from hpo.testing.lower_bound import lower_bound_calls
+from hpo.testing.noise import (
     PANDALM_7B,
     correlated_table,
     independent_table,
     paper_like_qualities,
 )
+from hpo.testing.verdict_table import TableJudge, VerdictTable
 from hpo.tournament.registry import make_strategy
-from hpo.tournament.verdict_table import TableJudge, VerdictTable
 
 STRATEGY_SETUPS = {  # label -> (registry name, options)
     "blocked (paper)": ("blocked", {"early_decision": False}),

@@ -20,14 +20,14 @@ from typing import Any
 
 import torch
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.data import load_examples, write_jsonl
 from hpo.models import load_base, prepare_base
-from hpo.search_space import load_space
+from hpo.search.space import load_space
 from hpo.trial import run_training
 from hpo.trial.dist import local
 from hpo.trial.generate import batch_order, collate, encode, generate
-from hpo.trial.optim import PlainStepper, make_optimizer, make_scheduler
+from hpo.trial.optim import PlainStepper, make_lr_schedule, make_optimizer
 from hpo.types import TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def train_speed(cfg: ExperimentConfig, run_dir: Path, batch_size: int, bucket: b
     enc = [encode(tok, e, cfg.train.max_length) for e in train]
     spec = TrainingSpec("adamw", 1e-3, "cosine", 1)
     opt = make_optimizer(spec, model.parameters(), cfg.train)
-    stepper = PlainStepper(model, opt, make_scheduler(spec, opt, steps), cfg, local())
+    stepper = PlainStepper(model, opt, make_lr_schedule(spec, opt, steps), cfg, local())
     batches = batch_order([len(e.ids) for e in enc], batch_size, 0, bucket=bucket)[:steps + 5]
     for idx in batches[:5]:  # warm-up, not timed
         stepper.step([collate([enc[i] for i in idx], tok.pad_token_id)], n_targets(enc, idx))

@@ -4,7 +4,7 @@ Every pair of the chosen candidates is judged on every validation item, both ord
 run's judge (or another one, `--set judge.backend=hf --set judge.model=PATH`, e.g. the trained
 tiny judge). Judgments go through a verdict store next to the output, so an interrupted build
 resumes without judging anything twice. The table is cached as `.npz`
-(`hpo.tournament.verdict_table`); its "true" values are Bradley-Terry strengths over the whole
+(`hpo.testing.verdict_table`); its "true" values are Bradley-Terry strengths over the whole
 table (`--value exact_match` uses the candidates' exact-match accuracy instead, when the
 validation data had reference answers).
 
@@ -20,12 +20,11 @@ import argparse
 import random
 from pathlib import Path
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig, load_config, parse_override
+from hpo.config.schema import ExperimentConfig, load_config, parse_override
 from hpo.data import read_jsonl
-from hpo.judging import build_backend, build_pairwise
-from hpo.tournament.answers_judge import AnswerMatchJudge
-from hpo.tournament.verdict_table import build_table
+from hpo.rundir.answers import AnswerStore
+from hpo.testing.verdict_table import build_table
+from hpo.tournament.comparator import AnswerMatchJudge, build_backend, build_pairwise
 
 
 def judged_config(run_dir: Path, overrides: list[str]) -> ExperimentConfig:

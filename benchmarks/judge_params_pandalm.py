@@ -1,6 +1,6 @@
 """Measure single-order judge parameters (accuracy, tie rate, position bias) on PandaLM's
 human-annotated test set: PandaLM-7B's and GPT-3.5's released verdicts against the majority of
-three human annotators. The simulators in hpo.tournament.noise take these figures.
+three human annotators. The simulators in hpo.testing.noise take these figures.
 
 Run: python benchmarks/judge_params_pandalm.py [--data ../shared/data/pandalm]
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpo.tournament.noise import JudgeParams, fit_judge_params
+from hpo.testing.noise import JudgeParams, fit_judge_params
 
 VERDICT = {1: 0, 2: 1, 0: 2, "1": 0, "2": 1, "Tie": 2}  # -> 0: "1", 1: "2", 2: "Tie"
 

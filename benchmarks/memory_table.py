@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hpo.config import resolve_resource
-from hpo.experiment import load_experiment as load_config
+from hpo.config.schema import resolve_resource
+from hpo.run.experiment import load_experiment as load_config
 from hpo.trial.memory import GB, HEADROOM, usable_bytes
 from hpo.trial.sizing import KNOWN, disk_plan, estimate
 

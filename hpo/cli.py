@@ -34,8 +34,8 @@ def add_run_parser(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hpo.config import parse_override
-    from hpo.experiment import load_experiment
+    from hpo.config.schema import parse_override
+    from hpo.run.experiment import load_experiment
     from hpo.run.pipeline import RunOptions, run
 
     overrides: dict[str, Any] = {}
@@ -44,20 +44,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value is not None:  # typed and checked by the config model, like a YAML value
             overrides[key] = value
     overrides.update(dict(parse_override(s) for s in args.set))
-    # a resumed run's judge options are checked against its stored backend (hpo.resume_policy),
+    # a resumed run's judge options are checked against its stored backend (hpo.rundir.resume),
     # not against the backend of the defaults or the --experiment file
     cfg = load_experiment(args.experiment, {k: v for k, v in overrides.items()
                                             if not (args.resume and is_backend_option(k))})
     # --resume applies operational flags and refuses result-changing ones
-    # (hpo.resume_policy); an --experiment file given with --resume counts as flags.
+    # (hpo.rundir.resume); an --experiment file given with --resume counts as flags.
     if args.resume and args.experiment:
-        from hpo.config import read_yaml
-        from hpo.experiment import experiment_file
-        from hpo.resume_policy import flatten
+        from hpo.config.schema import read_yaml
+        from hpo.run.experiment import experiment_file
+        from hpo.rundir.resume import flatten
 
         overrides = {**flatten(read_yaml(experiment_file(args.experiment))), **overrides}
     if args.resume:  # compared as loaded (file paths resolved, like the stored ones), not as typed
-        from hpo.resume_policy import flatten
+        from hpo.rundir.resume import flatten
 
         loaded = flatten(cfg.model_dump(mode="json"))
         overrides = {key: loaded.get(key, value) for key, value in overrides.items()}
@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def is_backend_option(key: str) -> bool:
     """`judge.url`, `judge.batch_size`...: a dotted key that is a judge backend's own option."""
-    from hpo.config import SHARED_JUDGE_KEYS
+    from hpo.config.schema import SHARED_JUDGE_KEYS
 
     section, _, rest = key.partition(".")
     return section == "judge" and rest.split(".")[0] not in SHARED_JUDGE_KEYS
@@ -79,8 +79,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print a finished run's tables, or export its leaderboard (--format); a report.json of
     another shape is bad input (exit 2)."""
     from hpo.errors import ConfigError
-    from hpo.export import export
-    from hpo.report import load_report
+    from hpo.reporting.export import export
+    from hpo.reporting.report import load_report
 
     report = load_report(args.run, args.run_root)
     try:
@@ -97,7 +97,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     host is served, with a warning: the UI has no login). The store URI, which may hold a
     database password, goes in MLflow's own MLFLOW_BACKEND_STORE_URI, never on the server's
     command line, where every local user reads it (`ps`)."""
-    from hpo.secrets import redact_url
+    from hpo.config.secrets import redact_url
     from judge.serve_cli import is_loopback
 
     uri = args.tracking_uri or f"sqlite:///{Path(args.run_root).resolve()}/mlflow.db"
@@ -118,7 +118,7 @@ class OneLineParser(argparse.ArgumentParser):
     """Flag errors as one line and exit 2, like every other bad input."""
 
     def error(self, message: str) -> NoReturn:
-        from hpo.secrets import redact_text
+        from hpo.config.secrets import redact_text
 
         self.exit(2, f"hpo: error: {redact_text(message)} (see: {self.prog} --help)\n")
 
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_plugins(sub: Any) -> None:
-    from hpo.data.judge_pairs import synthetic_source
+    from hpo.data.pairs import synthetic_source
     from judge import cli as judge_cli
     from judge import serve_cli as judge_serve
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    from hpo.secrets import redact_text
+    from hpo.config.secrets import redact_text
 
     args = build_parser().parse_args(argv)
     if args.command == "run" and threading.current_thread() is threading.main_thread():
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler = COMMANDS.get(args.command) or args.func
         return int(handler(args))
-    except HpoError as exc:  # messages are redacted (hpo.secrets)
+    except HpoError as exc:  # messages are redacted (hpo.config.secrets)
         print(f"hpo: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # RunInterrupted says which folder to resume

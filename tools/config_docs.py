@@ -1,4 +1,4 @@
-"""Render the experiment config schema (hpo/config.py) into docs/config.md.
+"""Render the experiment config schema (hpo/config/schema.py) into docs/config.md.
 
 The descriptions live once, as `Field(description=...)` in the pydantic models; this script
 turns them into one table per section, in the order the sections are declared (the order a
@@ -8,7 +8,7 @@ tests/unit/test_config_docs.py fails when the committed file differs from it.
     python -m tools.config_docs          # rewrite docs/config.md (`make config-docs`)
     python -m tools.config_docs --check  # exit 1 when docs/config.md is stale
 
-Run it as a module from the repository root, so it reads this checkout's hpo/config.py rather
+Run it as a module from the repository root, so it reads this checkout's hpo/config/schema.py rather
 than an installed copy.
 """
 
@@ -29,12 +29,12 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 
 DOC_PATH = "docs/config.md"
 HEADER = """# Experiment configuration
 
-<!-- Generated from hpo/config.py by `make config-docs` (python -m tools.config_docs): do not
+<!-- Generated from hpo/config/schema.py by `make config-docs` (python -m tools.config_docs): do not
 edit by hand; change the `Field(description=...)` in the schema and regenerate. -->
 
 An experiment is one YAML file (`hpo run --experiment FILE`); every key below may also be set

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from hpo.atomic import atomic_write_text
-from hpo.config import DataConfig, read_text
+from hpo.config.schema import DataConfig, read_text
 from hpo.data import synthetic
 from hpo.errors import ConfigError
 from hpo.types import Example
+from judge.atomic import atomic_write_text
 
 Split = Literal["train", "validation"]
 _META_KEYS = ("motivation_app",)

@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
-from hpo.atomic import atomic_write_json
-from hpo.config import LoraConfig, ModelConfig
+from hpo.config.schema import LoraConfig, ModelConfig
 from hpo.errors import ConfigError
 from hpo.models import smollm2, tiny
 from hpo.models.aliases import ResolvedModel, resolve_model
 from hpo.types import Example
+from judge.atomic import atomic_write_json
 
 # Weights above this size are not trained on a CPU (a 7B model in bf16 is ~14 GB)
 CPU_WEIGHTS_LIMIT_BYTES = 4 * 10**9

@@ -2,7 +2,7 @@
 
 Precedence: built-in defaults -> preset -> YAML -> CLI. A preset fills only what the user left
 unset (a YAML file or flag naming another judge backend drops the preset judge's options that
-backend does not take: `hpo.config.rebase_judge`), so `--model llama-7b` alone gets settings a
+backend does not take: `hpo.config.schema.rebase_judge`), so `--model llama-7b` alone gets settings a
 7B run needs instead of the tiny defaults: max length 512, answers up to 512 new tokens, bf16 compute with fp32 master weights, ZeRO-2
 over 4 GPUs per trial with 1 trial at once and the judge on 2 more (an 8-GPU node; 4 workers
 so every rank fits an 80 GB card, docs/trial.md "Memory"), gradient
@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hpo.config import rebase_judge
+from hpo.config.schema import rebase_judge
 from hpo.models.aliases import HUB_MODELS
 
 # Resource names: the user's file of that name wins, else the packaged copy (hpo/assets/).

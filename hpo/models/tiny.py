@@ -10,7 +10,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from hpo.config import TinyModelConfig
+from hpo.config.schema import TinyModelConfig
 from hpo.data import PROMPT_PIECES
 from hpo.types import Example
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WORSE_THAN_BASELINE
-from hpo.judge_card import judge_summary
-from hpo.plan import Plan
+from hpo.reporting.card import judge_summary
 from hpo.run.outcome import TournamentOutcome
+from hpo.rundir.answers import AnswerStore
+from hpo.search.method import Trained
+from hpo.search.plan import Plan
 from hpo.tournament.audit import val_loss_pick
 from hpo.tournament.base import MatchRecord, TournamentResult
-from hpo.train_plugin import Trained
 
 REPORT_FORMAT = "hpo.report/v1"
 
@@ -89,9 +89,9 @@ def build_report(cfg: ExperimentConfig, trained: Trained, store: AnswerStore,
 
 
 def run_cost(cfg: ExperimentConfig, store: AnswerStore, judge_stats: dict[str, Any]) -> dict[str, Any]:
-    """The cost summary (`hpo.cost`) from the run folder's trials and the judge's counters."""
-    from hpo.cluster import judge_gpus, trial_gpus
-    from hpo.cost import cost_summary
+    """The cost summary (`hpo.reporting.cost`) from the run folder's trials and the judge's counters."""
+    from hpo.reporting.cost import cost_summary
+    from hpo.search.cluster import judge_gpus, trial_gpus
 
     return cost_summary(store.dir.parent / "trials", trial_gpus(cfg), judge_stats, judge_gpus(cfg))
 

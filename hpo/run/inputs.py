@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hpo.answers import AnswerStore
-from hpo.atomic import storage_error
-from hpo.config import ExperimentConfig, lr_multiplier, resolve_resource
+from hpo.config.schema import ExperimentConfig, lr_multiplier, resolve_resource
 from hpo.errors import ConfigError, HpoError, StorageError
-from hpo.plan import Plan, load_grid, make_plan
-from hpo.rundir import RunDir, check_run_name
-from hpo.search_space import SearchSpace
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.layout import RunDir, check_run_name
+from hpo.search.plan import Plan, load_grid, make_plan
+from hpo.search.space import SearchSpace
 from hpo.tracking.base import Tracker
 from hpo.types import Example
+from judge.atomic import storage_error
 from judge.types import JudgeBackend
 
 
@@ -81,18 +81,18 @@ def dry_run_data(cfg: ExperimentConfig) -> tuple[list[Example], list[Example]]:
 def plan_run(cfg: ExperimentConfig, dry_run: bool = False) -> Inputs:
     """Everything that can be checked without writing: plan, model, judge, strategy, data.
     A dry run needs no weights, GPU or data files: it says what the real run needs instead."""
-    from hpo.judging import validate_judge
     from hpo.models.aliases import resolve_model
     from hpo.models.load import hub_snapshot
+    from hpo.tournament.comparator import validate_judge
     from hpo.tournament.registry import STRATEGIES
 
     plan = make_plan(cfg, load_search_space(cfg))
     check_halving(cfg, plan)
-    from hpo.cluster import validate_cluster
+    from hpo.search.cluster import validate_cluster
 
     validate_cluster(cfg)  # also: judge and trial GPUs fit a node
     if not dry_run:  # join the cluster now: run.transport auto follows its node count
-        from hpo.tuner import join_cluster
+        from hpo.search.tuner import join_cluster
 
         joined = join_cluster(cfg)
         if joined:
@@ -110,7 +110,7 @@ def check_halving(cfg: ExperimentConfig, plan: Plan) -> None:
     """`scheduler: halving`: its rungs are checkpoint epochs before the trainings' last."""
     if cfg.search.scheduler != "halving":
         return
-    from hpo.adaptive.rungs import check_rungs
+    from hpo.search.adaptive.rungs import check_rungs
 
     space = plan.space
     check_rungs(cfg.search.halving.rungs, space.checkpoints, max(t.epochs for t in space.trainings))
@@ -119,7 +119,7 @@ def check_halving(cfg: ExperimentConfig, plan: Plan) -> None:
 def joins_a_cluster(cfg: ExperimentConfig) -> bool:
     """Trials run on several nodes (each loads a hub model from its own cache): the driver then
     needs neither the weights nor a GPU. On one node, this machine must have both."""
-    from hpo.tuner import alive_nodes
+    from hpo.search.tuner import alive_nodes
 
     return alive_nodes() > 1
 
@@ -128,7 +128,7 @@ def load_search_space(cfg: ExperimentConfig) -> SearchSpace:
     """A grid space, or for `search.search: optuna` a `kind: optuna` space sampled as it runs."""
     if cfg.search.search != "optuna":
         return load_grid(cfg)
-    from hpo.adaptive.space import load_adaptive_space
+    from hpo.search.adaptive.space import load_adaptive_space
 
     return load_adaptive_space(resolve_resource(cfg.search.space, what="search.space: file"), lr_multiplier(cfg))
 
@@ -161,7 +161,7 @@ def resume_target(cfg: ExperimentConfig, opts: RunOptions) -> tuple[ExperimentCo
     """`--resume` runs the config stored in its run folder, not the one on the command line."""
     if not opts.resume:
         return cfg, None
-    from hpo.resume_policy import resume_config
+    from hpo.rundir.resume import resume_config
 
     rd = RunDir.open(opts.resume, cfg.run_root)  # a damaged state.json is refused here
     # result-changing flags and edits of config.yaml are refused; operational flags are applied
@@ -202,7 +202,7 @@ def reset_training(trial_dir: Path, epoch: int) -> None:
 def stage_inputs(cfg: ExperimentConfig, inputs: Inputs, opts: RunOptions,
                  resumed: RunDir | None) -> Workspace:
     """Open (resume) or create the run folder and write the data and base model into it."""
-    from hpo.judging import build_backend
+    from hpo.tournament.comparator import build_backend
     from hpo.tracking.session import open_tracker
 
     if resumed is None:
@@ -221,7 +221,7 @@ def stage_inputs(cfg: ExperimentConfig, inputs: Inputs, opts: RunOptions,
         raise
     store = AnswerStore(rd.path)
     if resumed is not None:
-        from hpo.train_plugin import planned_ids
+        from hpo.search.method import planned_ids
 
         repair_answers(rd.path, store, planned_ids(inputs.plan), len(inputs.val),
                        lambda line: print(line, flush=True))

@@ -10,18 +10,18 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.data.synthetic import is_correct
 from hpo.errors import TrialsFailedError
-from hpo.feed import CandidateFeed
-from hpo.judging import build_pairwise
 from hpo.run.inputs import Workspace
 from hpo.run.live import ForfeitJudge, LiveAnswers
 from hpo.run.outcome import TournamentOutcome
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.feed import CandidateFeed
+from hpo.search.method import Trained
 from hpo.tournament.audit import Lookup, audit, build_table
 from hpo.tournament.base import Hooks, Strategy, TournamentResult
-from hpo.train_plugin import Trained
+from hpo.tournament.comparator import build_pairwise
 from hpo.types import Example
 from judge.pairwise import PairwiseJudge
 
@@ -78,7 +78,7 @@ def make_strategy(cfg: ExperimentConfig, hooks: Hooks | None = None) -> Strategy
 def run_tournament(cfg: ExperimentConfig, ws: Workspace, val: list[Example], entrants: Trained,
                    say: Callable[[str], None]) -> TournamentOutcome:
     """The strategy over `entrants`' candidates, then its winner against the baseline."""
-    from hpo.tournament.answers_judge import AnswerMatchJudge
+    from hpo.tournament.comparator import AnswerMatchJudge
     from hpo.tournament.confidence import ItemLog, winner_confidence_set
     from hpo.tournament.match import play_match
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from hpo.answers import AnswerStore
-from hpo.feed import CandidateFeed
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.feed import CandidateFeed
 from hpo.tournament.base import A_WINS, B_WINS, ItemOutcome, MatchJudge
 
 

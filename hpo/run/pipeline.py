@@ -14,19 +14,19 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import JudgeUnavailableError, RunInterrupted
-from hpo.progress import Progress
+from hpo.reporting.progress import Progress
 from hpo.run.decide import build_report, exit_code
+from hpo.run.events import RunRecorder
 from hpo.run.inputs import Inputs, RunOptions, Workspace, plan_run, resume_target, stage_inputs
 from hpo.run.judge import Background, judge_in_background
 from hpo.run.outcome import TournamentOutcome
 from hpo.run.record import record
-from hpo.run.recorder import RunRecorder
 from hpo.run.train import train_method
-from hpo.rundir import check_run_name
+from hpo.rundir.layout import check_run_name
+from hpo.search.method import TrainContext, Trained, feed_from_disk, planned_ids
 from hpo.tracking.dashboard import parent_status
-from hpo.train_plugin import TrainContext, Trained, feed_from_disk, planned_ids
 
 __all__ = ["RunOptions", "run"]
 
@@ -108,7 +108,7 @@ class JudgeGone:
 def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:
     """The plan with the configured strategy's own worst-case judge-call bound, the GPU split
     between judge and trials, and what each trial needs (resources, effective batch, memory)."""
-    from hpo.cluster import gpu_split
+    from hpo.search.cluster import gpu_split
     from hpo.tournament.registry import max_calls
     from hpo.trial.sizing import describe
 
@@ -123,7 +123,7 @@ def dry_run_summary(cfg: ExperimentConfig, inputs: Inputs) -> str:
 
 def epoch_line(cfg: ExperimentConfig, inputs: Inputs) -> str:
     """The search mode's worst-case and expected training epochs next to the full grid's."""
-    from hpo.adaptive.rungs import epoch_budget, rung_calls, schedule
+    from hpo.search.adaptive.rungs import epoch_budget, rung_calls, schedule
 
     space = inputs.plan.space
     epochs = max((t.epochs for t in space.trainings), default=len(space.checkpoints))

@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hpo.atomic import atomic_write_json, atomic_write_text
-from hpo.config import ExperimentConfig
-from hpo.rundir import RunDir
+from hpo.config.schema import ExperimentConfig
+from hpo.rundir.layout import RunDir
 from hpo.tracking.base import Tracker
+from judge.atomic import atomic_write_json, atomic_write_text
 
 
 def record(cfg: ExperimentConfig, rd: RunDir, report: dict[str, Any], tracker: Tracker,
            parent_id: str) -> None:
     """Write and log the decision; the run is `finished` from here on."""
-    from hpo.report import render
+    from hpo.reporting.report import render
 
     atomic_write_json(rd / "report.json", report)
     plots = make_plots(rd, report)
@@ -45,7 +45,7 @@ def register(cfg: ExperimentConfig, rd: RunDir, tracker: Tracker, parent_id: str
 
 
 def make_plots(rd: RunDir, report: dict[str, Any]) -> list[Any]:
-    from hpo.plots import plot_win_matrix, plot_win_rounds
+    from hpo.reporting.plots import plot_win_matrix, plot_win_rounds
     from hpo.tournament.base import MatchRecord
 
     out = rd.inside(rd / "plots")
@@ -90,7 +90,7 @@ def log_parent(tracker: Tracker, run_id: str, rd: RunDir, report: dict[str, Any]
         metrics["winner_confidence_set_size"] = len(conf["members"])
     metrics.update(judge_audit_metrics(report))
     if report.get("cost"):
-        from hpo.cost import cost_metrics
+        from hpo.reporting.cost import cost_metrics
 
         metrics.update(cost_metrics(report["cost"]))
     tracker.log_metrics(run_id, metrics)

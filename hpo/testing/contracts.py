@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+from hpo.testing.simulate import SimulatedJudge
 from hpo.tournament.base import Hooks, Strategy, TournamentResult
 from hpo.tournament.registry import STRATEGIES, make_strategy
-from hpo.tournament.simulate import SimulatedJudge
 from judge.backends import BackendInputs, BackendSettings
 from judge.errors import ConfigError
 from judge.registry import BACKENDS

@@ -7,24 +7,24 @@ from dataclasses import fields
 from typing import Any
 
 from hpo.errors import ConfigError
-from hpo.registry import Registry
 from hpo.tournament.base import Hooks, Strategy
+from judge.plugins import Registry
 
 STRATEGIES = Registry(
     "tournament strategy",
     {
-        "blocked": "hpo.tournament.blocked:BlockedStrategy",
-        "round_robin": "hpo.tournament.round_robin:RoundRobinStrategy",
-        "knockout": "hpo.tournament.knockout:KnockoutStrategy",
-        "playoff": "hpo.tournament.playoff:PlayoffStrategy",
-        "halving": "hpo.tournament.halving:HalvingStrategy",
-        "racing": "hpo.tournament.racing:RacingStrategy",
+        "blocked": "hpo.tournament.strategies.blocked:BlockedStrategy",
+        "round_robin": "hpo.tournament.strategies.round_robin:RoundRobinStrategy",
+        "knockout": "hpo.tournament.strategies.knockout:KnockoutStrategy",
+        "playoff": "hpo.tournament.strategies.playoff:PlayoffStrategy",
+        "halving": "hpo.tournament.strategies.halving:HalvingStrategy",
+        "racing": "hpo.tournament.strategies.racing:RacingStrategy",
         # no judge: the lowest validation loss (the cheap baseline, run on purpose)
-        "val_loss": "hpo.tournament.val_loss:ValLossStrategy",
+        "val_loss": "hpo.tournament.strategies.val_loss:ValLossStrategy",
         # outside baselines: dueling-bandit algorithms on the same judge budget
-        "rucb": "hpo.tournament.rucb:RUCBStrategy",
-        "dts": "hpo.tournament.dts:DTSStrategy",
-        "beat_the_mean": "hpo.tournament.beat_the_mean:BeatTheMeanStrategy",
+        "rucb": "hpo.tournament.strategies.rucb:RUCBStrategy",
+        "dts": "hpo.tournament.strategies.dts:DTSStrategy",
+        "beat_the_mean": "hpo.tournament.strategies.beat_the_mean:BeatTheMeanStrategy",
     },
 )
 

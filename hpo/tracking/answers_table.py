@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo.answers import AnswerStore
 from hpo.data.loaders import read_jsonl
 from hpo.errors import ConfigError
+from hpo.rundir.answers import AnswerStore
 from hpo.tracking.base import Tracker
 
 ARTIFACT = "tables/answers.json"

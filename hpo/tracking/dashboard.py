@@ -2,7 +2,7 @@
 
 `parent_status` wraps one execution of a run folder:
   - on resume, the parent run goes back to RUNNING and the flags the resume changed are
-    recorded (hpo.resume_policy) and tagged;
+    recorded (hpo.rundir.resume) and tagged;
   - when the run ends, the parent (and any child still RUNNING) ends FINISHED, FAILED
     (an error, the judge outage included) or KILLED (Ctrl-C, SIGTERM);
   - a finished run's parent gets the candidate table, the match table and the winner-vs-
@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hpo.atomic import atomic_write_text
-from hpo.config import ExperimentConfig
-from hpo.rundir import RunDir
-from hpo.secrets import redact
+from hpo.config.schema import ExperimentConfig
+from hpo.config.secrets import redact
+from hpo.rundir.layout import RunDir
 from hpo.tracking.base import Tracker
+from judge.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parent.parent.parent
 # Packages whose versions decide what a run computes (all installed ones go to the artifact).
@@ -46,7 +46,7 @@ def parent_status(tracker: Tracker, rd: RunDir, cfg: ExperimentConfig) -> Iterat
 
 
 def reopen(tracker: Tracker, rd: RunDir, cfg: ExperimentConfig) -> None:
-    from hpo.resume_policy import record
+    from hpo.rundir.resume import record
 
     changes = record(rd, cfg)
     parent = rd.state().get("parent_run_id")
@@ -108,8 +108,8 @@ def log_tables(tracker: Tracker, parent: str, report: Mapping[str, Any]) -> None
 
 
 def candidate_table(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per candidate, in tournament order, with how far it got (hpo.report.standing)."""
-    from hpo.report import standings
+    """One row per candidate, in tournament order, with how far it got (hpo.reporting.report.standing)."""
+    from hpo.reporting.report import standings
 
     stand = standings(report)
     by_id = {r["candidate_id"]: r for r in report["candidates"]}

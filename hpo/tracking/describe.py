@@ -2,7 +2,7 @@
 
 Markdown that explains the run on its own: the winner and its settings, the match against the
 baseline, the winner's confidence set, the judge and its figures, the leaderboard and the cost
-summary (`hpo.export.to_markdown`), and the command that runs the same experiment again.
+summary (`hpo.reporting.export.to_markdown`), and the command that runs the same experiment again.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ TOP = 20  # leaderboard rows in the note; the rest: hpo report RUN --format mark
 
 def description(report: Mapping[str, Any], run_dir: Path) -> str:
     """The Markdown note for a finished run's parent (see module doc)."""
-    from hpo.export import leaderboard, to_markdown
-    from hpo.judge_card import describe
+    from hpo.reporting.card import describe
+    from hpo.reporting.export import leaderboard, to_markdown
 
     rows = leaderboard(report)
     text = to_markdown(report, rows[:TOP]).rstrip("\n").split("\n")

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hpo.config.secrets import redact, redact_text, redact_url, split_credentials
 from hpo.errors import ConfigError, StorageError
-from hpo.secrets import redact, redact_text, redact_url, split_credentials
 
 _MAX_PARAM = 6000
 

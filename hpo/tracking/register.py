@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hpo.config.secrets import split_credentials
 from hpo.errors import StorageError
-from hpo.secrets import split_credentials
 from hpo.tracking.base import Tracker
 
 TASK = "text-generation"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpo.atomic import storage_error
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.tracking.base import Tracker
+from judge.atomic import storage_error
 
 
 def default_uri(cfg: ExperimentConfig) -> str:

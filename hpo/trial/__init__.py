@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hpo.trial.train import run_training
+    from hpo.trial.loop import run_training
 
 __all__ = ["run_training"]
 
 
 def __getattr__(name: str) -> Any:
-    """`run_training`, from `hpo.trial.train` on first use."""
+    """`run_training`, from `hpo.trial.loop` on first use."""
     if name == "run_training":
-        from hpo.trial.train import run_training
+        from hpo.trial.loop import run_training
 
         return run_training
     raise AttributeError(f"module 'hpo.trial' has no attribute '{name}'")

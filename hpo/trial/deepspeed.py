@@ -28,10 +28,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.atomic import atomic_write_json
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError, MissingDependencyError
 from hpo.trial.limits import MAX_GRAD_NORM
+from judge.atomic import atomic_write_json
 
 if TYPE_CHECKING:  # torch is the trial's, not the planner's: `hpo run --dry-run` starts without it
     import torch

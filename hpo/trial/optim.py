@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import torch
 from transformers import get_scheduler
 
-from hpo.config import ExperimentConfig, TrainConfig
+from hpo.config.schema import ExperimentConfig, TrainConfig
 from hpo.errors import ConfigError
 from hpo.trial.limits import MAX_GRAD_NORM
 from hpo.types import TrainingSpec
@@ -42,7 +42,7 @@ def warmup_steps(spec: TrainingSpec, total_steps: int) -> int:
     return math.ceil(spec.warmup_ratio * total_steps)
 
 
-def make_scheduler(spec: TrainingSpec, optimizer: torch.optim.Optimizer,
+def make_lr_schedule(spec: TrainingSpec, optimizer: torch.optim.Optimizer,
                    total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
     """cosine / linear decay, or constant, each after a linear warmup."""
     if spec.scheduler not in _SCHEDULES:

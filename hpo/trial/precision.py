@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 
 LOW = ("bfloat16", "float16")
 

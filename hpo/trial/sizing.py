@@ -9,13 +9,14 @@ These are models to plan with, not measurements.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from hpo.config import ExperimentConfig, find_resource
+from hpo.config.schema import ExperimentConfig, find_resource
+from hpo.config.secrets import redact
 from hpo.models.aliases import HUB_MODELS, resolve_model
-from hpo.secrets import redact
 from hpo.trial.memory import (
     DEEPSPEED_BUCKET_DEFAULT,
     GB,
@@ -29,8 +30,18 @@ from hpo.trial.memory import (
 )
 from hpo.trial.weights import block_order, kept_weights_bound
 
-if TYPE_CHECKING:
-    from hpo.plan import Plan
+
+class PlanShape(Protocol):
+    """What sizing reads of a run's plan (`hpo.search.plan.Plan` has this shape): the search
+    sits above the trial, so the trial names the shape rather than importing the plan."""
+
+    @property
+    def candidates(self) -> Sequence[Any]: ...
+
+    @property
+    def baseline(self) -> Any: ...
+
+    def checkpoints(self) -> Mapping[str, Sequence[int]]: ...
 
 # (parameters, hidden, layers, vocab, heads) from each model's published config
 KNOWN: dict[str, tuple[float, int, int, int, int]] = {
@@ -145,7 +156,7 @@ def estimate(cfg: ExperimentConfig) -> TrialNeeds:
     return TrialNeeds(gpus, mem.total / GB, state_disk / GB, weights / GB, mem)
 
 
-def disk_plan(cfg: ExperimentConfig, plan: Plan | None, n_validation: int | None = None) -> DiskPlan:
+def disk_plan(cfg: ExperimentConfig, plan: PlanShape | None, n_validation: int | None = None) -> DiskPlan:
     """The plan's peak disk; without a plan, the paper's 80 candidates (16 trainings x 5)."""
     need = estimate(cfg)
     n, per = (len(plan.candidates), max(map(len, plan.checkpoints().values()))) if plan else (80, 5)
@@ -201,7 +212,7 @@ def memory_lines(cfg: ExperimentConfig) -> list[str]:
     return lines
 
 
-def disk_lines(cfg: ExperimentConfig, plan: Plan | None, n_validation: int | None = None) -> list[str]:
+def disk_lines(cfg: ExperimentConfig, plan: PlanShape | None, n_validation: int | None = None) -> list[str]:
     """Peak disk of the plan, with its formula filled in."""
     d = disk_plan(cfg, plan, n_validation)
     return [f"peak disk        ~{size(d.peak_gb)} = {d.kept_checkpoints} kept checkpoints x "
@@ -216,9 +227,9 @@ def size(gb: float) -> str:
     return f"{gb:.1f} GB" if gb >= 1 else f"{gb * 1000:.1f} MB"
 
 
-def describe(cfg: ExperimentConfig, n_validation: int | None, plan: Plan | None = None) -> str:
+def describe(cfg: ExperimentConfig, n_validation: int | None, plan: PlanShape | None = None) -> str:
     """The dry run's resources section: preset, resolved resources, batch, memory, disk, needs."""
-    from hpo.trial.train import effective_batch
+    from hpo.trial.loop import effective_batch
 
     r, t, need = cfg.resources, cfg.train, estimate(cfg)
     backend = "DeepSpeed ZeRO-2" if t.deepspeed else ("DDP" if r.workers_per_trial > 1 else "one process")

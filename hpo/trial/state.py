@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from hpo.atomic import storage_error
 from hpo.errors import ConfigError
+from judge.atomic import storage_error
 
 
 def save_state(trial_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,

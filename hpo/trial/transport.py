@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpo.answers import AnswerStore
-from hpo.atomic import atomic_write_json
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError
+from hpo.rundir.answers import AnswerStore
 from hpo.types import TrainingSpec
+from judge.atomic import atomic_write_json
 
 PAYLOAD_KEY = "hpo_payload"
 MAX_SHIPPED_BYTES = 4 << 30  # a local base folder above this must be a hub id or on every node

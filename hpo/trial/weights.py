@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 
 
 class WeightsPruner:

@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from hpo.config import ExperimentConfig
-from hpo.trial.train import Report, run_training
+from hpo.config.schema import ExperimentConfig
+from hpo.trial.loop import Report, run_training
 from hpo.types import TrainingSpec
 
 # Ray's trial and worker processes otherwise chdir into Ray's own folders; every path hpo

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import torch
 
-from hpo.config import ExperimentConfig, resolve_resource
+from hpo.config.schema import ExperimentConfig, resolve_resource
 from hpo.models.presets import preset_for
 
 ENV = "HPO_GPU_TIER_DEVICE"

@@ -1,4 +1,4 @@
-"""On the GPU: the `hf` judge as `hpo` builds it (`hpo.judging.build_backend` from a JudgeConfig
+"""On the GPU: the `hf` judge as `hpo` builds it (`hpo.tournament.comparator.build_backend` from a JudgeConfig
 with `judge.device: auto`), not a hand-made `HFJudge(device=...)`.
 
 Auto must put the judge on CUDA in bf16 there, and its verdicts must stay valid and agree with
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import torch
 
-from hpo.config import JudgeConfig, resolve_resource
-from hpo.judging import build_backend
+from hpo.config.schema import JudgeConfig, resolve_resource
+from hpo.tournament.comparator import build_backend
 
 pytestmark = pytest.mark.gpu
 JUDGE = "judges/tiny-suite-judge"

@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 import torch
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.data import read_jsonl
+from hpo.rundir.answers import AnswerStore
 from hpo.trial import run_training
 from hpo.trial.dist import Dist
 from hpo.trial.generate import collate, encode
+from hpo.trial.loop import _load_model, _stepper, epoch_steps
 from hpo.trial.optim import Stepper
 from hpo.trial.precision import load_dtype
-from hpo.trial.train import _load_model, _stepper, epoch_steps
 from hpo.types import TrainingSpec
 from tests.gpu.conftest import preset_cfg
 from tests.helpers.staging import stage_run_dir

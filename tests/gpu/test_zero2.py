@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 import torch
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.trial import run_training
 from hpo.trial.deepspeed import DeepSpeedStepper
 from hpo.trial.dist import Dist
+from hpo.trial.loop import _load_model, _stepper
 from hpo.trial.memory import Shape, memory_terms
-from hpo.trial.optim import make_optimizer, make_scheduler
+from hpo.trial.optim import make_lr_schedule, make_optimizer
 from hpo.trial.sizing import layout
-from hpo.trial.train import _load_model, _stepper
 from hpo.types import TrainingSpec
 from tests.gpu.conftest import preset_cfg
 from tests.gpu.test_memory import (
@@ -137,7 +137,7 @@ def test_zero2_one_rank_peak_memory_of_a_1b_step_matches_the_memory_model(device
     baseline = torch.cuda.memory_allocated() if device.type == "cuda" else 0
     model = _random_llama(ONE_B if device.type == "cuda" else TINY, device).float()  # the trial loads fp32
     optimizer = make_optimizer(SPEC, model.parameters(), cfg.train, device)
-    stepper = DeepSpeedStepper(model, optimizer, make_scheduler(SPEC, optimizer, 10), cfg, Dist(0, 1, device))
+    stepper = DeepSpeedStepper(model, optimizer, make_lr_schedule(SPEC, optimizer, 10), cfg, Dist(0, 1, device))
     batch = _batch(model.config.vocab_size)
     n_tokens = int((batch["labels"][:, 1:] != -100).sum())
     stepper.step([batch], n_tokens)  # the first step creates AdamW's moments

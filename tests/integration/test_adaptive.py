@@ -1,7 +1,7 @@
 """Adaptive runs end to end: ASHA on the judge win rate, Optuna TPE, and resume without re-judging.
 
 The runs go through the real CLI in a subprocess; adaptive search is the train stage's plug-in
-(`hpo.adaptive.runner.AdaptiveTraining`).
+(`hpo.search.adaptive.runner.AdaptiveTraining`).
 """
 
 from __future__ import annotations

@@ -14,10 +14,14 @@ from typing import Any
 
 import pytest
 
-from hpo.adaptive.reporter import AnchorReporterFactory, start_anchor_judge, stop_anchor_judge
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.data import write_jsonl
+from hpo.rundir.answers import AnswerStore
+from hpo.search.adaptive.reporter import (
+    AnchorReporterFactory,
+    start_anchor_judge,
+    stop_anchor_judge,
+)
 from hpo.types import Example, TrainingSpec
 from judge.store import VerdictStore
 

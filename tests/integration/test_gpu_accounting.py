@@ -60,8 +60,8 @@ import json, os, sys, time
 sys.path.insert(0, {repo!r})
 import ray
 from ray import tune
-from hpo.cluster import trial_resources
-from hpo.experiment import load_experiment
+from hpo.search.cluster import trial_resources
+from hpo.run.experiment import load_experiment
 
 def trial(config):
     start = time.time()

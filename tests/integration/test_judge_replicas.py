@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hpo.tournament.answers_judge import AnswerMatchJudge
-from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
+from hpo.tournament.comparator import AnswerMatchJudge
+from hpo.tournament.strategies.blocked import BlockedOptions, BlockedStrategy
 from hpo.types import Example
 from judge.backends.replicas import ReplicaPool
 from judge.backends.vllm import VLLMJudge, _Retry

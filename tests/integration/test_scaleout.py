@@ -62,8 +62,8 @@ def workers(run_dir: Path) -> dict[str, Any]:
 
 def one_worker_reference(src: Path, dst: Path) -> list[float]:
     """The same training on 1 worker x batch 16, in-process, from the same staged folders."""
-    from hpo.answers import AnswerStore
-    from hpo.experiment import load_experiment as load_config
+    from hpo.run.experiment import load_experiment as load_config
+    from hpo.rundir.answers import AnswerStore
     from hpo.trial import run_training
 
     for d in ("data", "base"):

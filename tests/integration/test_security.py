@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from hpo.cli import build_parser
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment as load_config
-from hpo.rundir import RunDir
+from hpo.run.experiment import load_experiment as load_config
+from hpo.rundir.layout import RunDir
 from tests.conftest import REPO, SMALL_BASELINE, SMALL_GRID
 from tests.helpers.openai_stub import OpenAIStub
 from tests.helpers.procs import (

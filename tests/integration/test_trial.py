@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
+from hpo.rundir.answers import AnswerStore
 from hpo.trial import run_training
 from hpo.types import TrainingSpec
 from tests.helpers.staging import stage_run_dir

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from safetensors.torch import load_file
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig, resolve_resource
+from hpo.config.schema import ExperimentConfig, resolve_resource
+from hpo.rundir.answers import AnswerStore
 from hpo.trial import run_training
 from hpo.types import TrainingSpec
 from tests.helpers.procs import HpoProcess, kill_group, kill_marked, start_hpo, wait_for
@@ -132,7 +132,7 @@ def test_bf16_zero2_accumulates_in_fp32_and_steps_once_per_loop_step(
 
     from hpo.trial.deepspeed import DeepSpeedStepper
     from hpo.trial.dist import Dist
-    from hpo.trial.optim import make_optimizer, make_scheduler
+    from hpo.trial.optim import make_lr_schedule, make_optimizer
 
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
     cfg = _cfg(deepspeed=ZERO2, precision="bf16-mixed", batch_size=2)
@@ -141,7 +141,7 @@ def test_bf16_zero2_accumulates_in_fp32_and_steps_once_per_loop_step(
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
     spec = TrainingSpec("adamw", 1e-2, "linear", 1, warmup_ratio=0.0)
     optimizer = make_optimizer(spec, model.parameters(), cfg.train)
-    stepper = DeepSpeedStepper(model, optimizer, make_scheduler(spec, optimizer, 4), cfg, Dist())
+    stepper = DeepSpeedStepper(model, optimizer, make_lr_schedule(spec, optimizer, 4), cfg, Dist())
     zero = stepper.engine.optimizer
     assert next(stepper.engine.module.parameters()).dtype == torch.bfloat16
     assert zero.gradient_accumulation_dtype == torch.float32
@@ -166,7 +166,7 @@ def test_crash_between_last_answers_and_done_resumes_without_training(
     """The last epoch writes no resumable state (it would be deleted at once); a crash after its
     answers but before done.json still finishes on resume: it replays both checkpoints, trains
     nothing, and writes done.json."""
-    import hpo.trial.train as train_mod
+    import hpo.trial.loop as train_mod
 
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
     cfg = _cfg(**({"deepspeed": ZERO2} if backend == "zero2" else {}))
@@ -234,7 +234,7 @@ def _training_epoch2(run_dir: Path) -> bool:
 
 def _plain_reference(src: Path, dst: Path, spec: TrainingSpec) -> None:
     """The same training, uninterrupted, in one process with plain torch: batch 2 x 4."""
-    from hpo.experiment import load_experiment
+    from hpo.run.experiment import load_experiment
 
     _copy(src, dst)
     cfg = load_experiment(src / "config.yaml", {"train.batch_size": 8, "train.deepspeed": None,

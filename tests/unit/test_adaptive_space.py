@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from hpo.adaptive.searchers import (
+from hpo.config.schema import ExperimentConfig
+from hpo.errors import ConfigError
+from hpo.search.adaptive.searchers import (
     METRIC,
     MODE,
     SCHEDULERS,
     SEARCHERS,
-    make_scheduler,
     make_search_alg,
+    make_trial_scheduler,
 )
-from hpo.adaptive.space import TRIAL_INDEX, load_adaptive_space
-from hpo.config import ExperimentConfig
-from hpo.errors import ConfigError
+from hpo.search.adaptive.space import TRIAL_INDEX, load_adaptive_space
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = """\
@@ -84,10 +84,10 @@ def test_unknown_searcher_or_scheduler_lists_valid_names() -> None:
 
 
 def test_scheduler_factory() -> None:
-    assert make_scheduler(ExperimentConfig(), max_t=3) is None
+    assert make_trial_scheduler(ExperimentConfig(), max_t=3) is None
     cfg = ExperimentConfig.model_validate({"search": {"scheduler": "asha", "grace_period": 1,
                                                       "reduction_factor": 2}})
-    asha = make_scheduler(cfg, max_t=3)
+    asha = make_trial_scheduler(cfg, max_t=3)
     assert (asha.metric, asha._mode, asha._time_attr, asha._max_t) == (METRIC, MODE, "epoch", 3)
 
 
@@ -118,10 +118,10 @@ def test_optuna_respects_max_concurrent(tmp_path: Path) -> None:
 
 
 def test_produced_keeps_stopped_trials_candidates_and_failed_ones_missing(tmp_path: Path) -> None:
-    from hpo.adaptive.runner import produced
-    from hpo.answers import AnswerStore
-    from hpo.feed import CandidateFeed
-    from hpo.plan import Plan
+    from hpo.rundir.answers import AnswerStore
+    from hpo.rundir.feed import CandidateFeed
+    from hpo.search.adaptive.runner import produced
+    from hpo.search.plan import Plan
     from hpo.types import Example, TrainingSpec
 
     space = load_adaptive_space(write(tmp_path, SPACE))  # checkpoints 1 and 3

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hpo.config import packaged_assets  # noqa: E402
+from hpo.config.schema import packaged_assets  # noqa: E402
 from hpo.errors import ConfigError  # noqa: E402
 from hpo.testing.contracts import BackendContract  # noqa: E402
 from judge.backends import BackendInputs, BackendSettings  # noqa: E402

@@ -195,7 +195,7 @@ def in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     working directory in tmp_path; its SIGTERM handler is put back afterwards. A case that is
     not refused fails at training (never trains) or after 60 s (never hangs)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("hpo.cluster.local_cluster", lambda: None)
+    monkeypatch.setattr("hpo.search.cluster.local_cluster", lambda: None)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("hpo.run.pipeline.run_stages", got_past_staging)
     handler = signal.getsignal(signal.SIGTERM)

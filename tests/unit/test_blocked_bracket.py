@@ -7,8 +7,13 @@ from collections.abc import Sequence
 import pytest
 
 from hpo.errors import ConfigError
-from hpo.tournament.blocked import BlockedOptions, BlockedStrategy, split_blocks, worst_case_calls
-from hpo.tournament.simulate import SimulatedJudge
+from hpo.testing.simulate import SimulatedJudge
+from hpo.tournament.strategies.blocked import (
+    BlockedOptions,
+    BlockedStrategy,
+    split_blocks,
+    worst_case_calls,
+)
 
 IDS = [f"c{i}" for i in range(8)]
 

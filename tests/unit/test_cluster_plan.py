@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hpo.cluster import gpu_split, judge_gpus, trial_gpus, trial_resources
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment as load_config
+from hpo.run.experiment import load_experiment as load_config
+from hpo.search.cluster import gpu_split, judge_gpus, trial_gpus, trial_resources
 from judge.ray_serve import vllm_args
 
 REPO = Path(__file__).resolve().parent.parent.parent

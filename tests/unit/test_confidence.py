@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hpo.testing.noise import PANDALM_7B, independent_table
+from hpo.testing.verdict_table import TableJudge
 from hpo.tournament.confidence import ItemLog, winner_confidence_set
-from hpo.tournament.noise import PANDALM_7B, independent_table
 from hpo.tournament.registry import make_strategy
-from hpo.tournament.verdict_table import TableJudge
 
 N = 60
 
@@ -50,7 +50,7 @@ def test_item_log_feeds_a_real_strategy() -> None:
 
 
 def test_terminal_report_says_plainly_when_the_set_is_not_a_singleton() -> None:
-    from hpo.report import confidence_lines
+    from hpo.reporting.report import confidence_lines
 
     obs = pair("x", "y", N // 2) + pair("x", "z", 50) + pair("y", "z", 50)
     shared = winner_confidence_set(obs, ["x", "y", "z"], "x", N).to_dict()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hpo.cost import cost_metrics, cost_section, cost_summary
-from hpo.report import table
+from hpo.reporting.cost import cost_metrics, cost_section, cost_summary
+from hpo.reporting.report import table
 
 
 def _write(trial: Path, events: list[dict], finished: float | None = None) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig, JudgeConfig
+from hpo.config.schema import ExperimentConfig, JudgeConfig
 from hpo.data.loaders import write_jsonl
 from hpo.errors import StorageError
-from hpo.rundir import RunDir
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.layout import RunDir
 from hpo.tracking.answers_table import log_answer_table
 from hpo.tracking.dashboard import git_commit, parent_status
 from hpo.tracking.mlflow_tracker import MlflowTracker

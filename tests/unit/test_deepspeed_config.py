@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.trial.deepspeed import DeepSpeedStepper, resolve_config
 from hpo.trial.dist import Dist
 

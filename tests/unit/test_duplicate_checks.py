@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from hpo.config import DataConfig
+from hpo.config.schema import DataConfig
 from hpo.data.loaders import load_examples
 from hpo.errors import ConfigError
-from hpo.search_space import SearchSpace
+from hpo.search.space import SearchSpace
 from hpo.types import TrainingSpec
 
 N = 40_000

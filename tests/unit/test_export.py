@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hpo.cli import main
-from hpo.export import COLUMNS, bt_scores, export, leaderboard
+from hpo.reporting.export import COLUMNS, bt_scores, export, leaderboard
 
 
 def _match(stage: str, a: str, b: str, wins: int, losses: int, ties: int = 0) -> dict[str, Any]:

@@ -10,11 +10,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hpo.adaptive.rung_match import rung_scores
-from hpo.adaptive.rungs import check_rungs, epoch_budget, schedule, survivors, training_epochs
 from hpo.cli import main
-from hpo.config import ExperimentConfig, SearchConfig
+from hpo.config.schema import ExperimentConfig, SearchConfig
 from hpo.errors import ConfigError
+from hpo.search.adaptive.rung_match import rung_scores
+from hpo.search.adaptive.rungs import (
+    check_rungs,
+    epoch_budget,
+    schedule,
+    survivors,
+    training_epochs,
+)
 from hpo.tournament.base import MatchRecord
 
 
@@ -82,7 +88,7 @@ def test_rung_scores_rank_the_strongest_first() -> None:
 def test_rung_stop_ends_a_trial_at_its_round_epoch() -> None:
     from ray.tune.schedulers import TrialScheduler
 
-    from hpo.adaptive.halving import RungStop
+    from hpo.search.adaptive.halving import RungStop
 
     stop = RungStop({"t1": 2})
     trial = SimpleNamespace(config={"spec_id": "t1"})
@@ -93,7 +99,7 @@ def test_rung_stop_ends_a_trial_at_its_round_epoch() -> None:
 
 
 def test_a_training_ends_only_when_failed_finished_or_stopped_by_a_rung() -> None:
-    from hpo.adaptive.halving import RoundEvents
+    from hpo.search.adaptive.halving import RoundEvents
 
     ended: list[tuple[str, str | None]] = []
     events = SimpleNamespace(on_result=lambda t, r: None, on_end=lambda t, e: ended.append((t, e)))

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from hpo.adaptive import halving
-from hpo.adaptive.rungs import schedule, training_epochs
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
-from hpo.plan import Plan
-from hpo.progress import Progress
-from hpo.rundir import RunDir
-from hpo.search_space import SearchSpace
-from hpo.train_plugin import TrainContext, feed_from_disk, planned_ids
+from hpo.config.schema import ExperimentConfig
+from hpo.reporting.progress import Progress
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.layout import RunDir
+from hpo.search.adaptive import halving
+from hpo.search.adaptive.rungs import schedule, training_epochs
+from hpo.search.method import TrainContext, feed_from_disk, planned_ids
+from hpo.search.plan import Plan
+from hpo.search.space import SearchSpace
 from hpo.types import Example, TrainingSpec
 
 LRS = [1e-3, 2e-3, 3e-3, 4e-3]  # validation loss grows with lr: the smallest lr is best

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from hpo import cli
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import RunInterrupted
 from hpo.run import pipeline
 from hpo.run.inputs import RunOptions
-from hpo.rundir import RunDir
+from hpo.rundir.layout import RunDir
 
 
 class Staged:

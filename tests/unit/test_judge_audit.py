@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hpo.report import bias_lines, trust_lines, val_loss_lines
+from hpo.reporting.report import bias_lines, trust_lines, val_loss_lines
 from hpo.run.record import judge_audit_metrics
 from hpo.tournament.audit import (
     JudgedItem,

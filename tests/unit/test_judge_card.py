@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hpo.config import JudgeConfig
-from hpo.judge_card import describe, judge_summary
+from hpo.config.schema import JudgeConfig
+from hpo.reporting.card import describe, judge_summary
 
 
 def test_reference_is_named_an_oracle() -> None:

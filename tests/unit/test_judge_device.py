@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config import JudgeConfig
+from hpo.config.schema import JudgeConfig
 from hpo.errors import ConfigError
-from hpo.judging import backend_inputs
+from hpo.tournament.comparator import backend_inputs
 from judge.backends.hf_settings import HfSettings
 
 

@@ -19,8 +19,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from hpo.cli import main  # noqa: E402
-from hpo.config import JudgeConfig  # noqa: E402
-from hpo.judging import build_backend  # noqa: E402
+from hpo.config.schema import JudgeConfig  # noqa: E402
+from hpo.tournament.comparator import build_backend  # noqa: E402
 from judge.backends.vllm import VLLMJudge  # noqa: E402
 from judge.store import StoreIdentityError, VerdictStore  # noqa: E402
 from judge.types import JudgeRequest, Judgment, Verdict  # noqa: E402

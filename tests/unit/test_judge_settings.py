@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpo.config import ExperimentConfig, JudgeConfig, load_config
+from hpo.config.schema import ExperimentConfig, JudgeConfig, load_config
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment
-from hpo.rundir import RunDir
+from hpo.run.experiment import load_experiment
+from hpo.rundir.layout import RunDir
 
 
 def _load(tmp_path: Path, judge: str) -> ExperimentConfig:

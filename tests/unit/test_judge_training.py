@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config import load_config
+from hpo.config.schema import load_config
 from hpo.data import synthetic
-from hpo.data.judge_pairs import build_splits, wrong_answer
+from hpo.data.pairs import build_splits, wrong_answer
 from judge.prompt import build_prompt, build_training_target
 from judge.training.data import (
     Pair,
@@ -156,7 +156,7 @@ def test_save_pairs_round_trips_empty_responses(tmp_path: Path) -> None:
 def test_open_family_pairs_are_labelled_by_the_checker() -> None:
     """With the open-answer families, "right" is the family's checker: two different right
     answers are a Tie, and every wrong response is one the checker rejects."""
-    from hpo.data.judge_pairs import synthetic_source
+    from hpo.data.pairs import synthetic_source
     data = synthetic_source(3000, 60, 0, tasks=list(synthetic.OPEN_TASKS))
     train, held = data.train, data.held_out
     assert synthetic.ANY_ORDER in data.pieces and data.card["tasks"] == list(synthetic.OPEN_TASKS)
@@ -180,7 +180,7 @@ def test_open_family_wrong_answers_are_never_right() -> None:
 
 
 def test_unknown_synthetic_task_is_refused() -> None:
-    from hpo.data.judge_pairs import synthetic_source
+    from hpo.data.pairs import synthetic_source
     with pytest.raises(ValueError, match="valid: reverse"):
         synthetic_source(10, 5, 0, tasks=["revers"])
 
@@ -199,7 +199,7 @@ def test_demo_is_the_judge_layout_with_loss_on_the_two_answers_only() -> None:
 
 
 def test_demos_avoid_held_out_and_validation_and_follow_the_fraction() -> None:
-    from hpo.data.judge_pairs import EXCLUDE_SEEDS, synthetic_source, validation_keys
+    from hpo.data.pairs import EXCLUDE_SEEDS, synthetic_source, validation_keys
     from judge.training.cli import n_demos
     assert n_demos(200, 1 / 3) == 100 and n_demos(200, 0.0) == 0
     with pytest.raises(ValueError, match="solve-fraction"):

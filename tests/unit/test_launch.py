@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from hpo import cluster
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment
+from hpo.run.experiment import load_experiment
+from hpo.search import cluster
 from hpo.trial import transport
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -105,7 +105,7 @@ def test_hpo_run_joins_a_ray_started_with_ray_start(monkeypatch: pytest.MonkeyPa
     """`ray start --head` then `hpo run` without --address: join it (Ray rejects num_cpus then)."""
     import ray
 
-    from hpo import tuner
+    from hpo.search import tuner
 
     calls: list[dict[str, Any]] = []
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -134,7 +134,7 @@ def test_a_hub_base_is_found_by_repo_id_on_the_loading_node(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """base.json names the hub id, never the driver's absolute cache path; each node (and a
     CPU-only driver) resolves it in its own cache."""
-    from hpo.config import ModelConfig
+    from hpo.config.schema import ModelConfig
     from hpo.models import load
 
     node_cache = tmp_path / "node-cache" / "snapshots" / "abc"

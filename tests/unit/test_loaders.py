@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config import DataConfig, SyntheticConfig
+from hpo.config.schema import DataConfig, SyntheticConfig
 from hpo.data import format_prompt, load_examples, read_jsonl, write_jsonl
 from hpo.errors import ConfigError
 from hpo.types import Example
@@ -109,7 +109,7 @@ def test_hf_offline_fails_fast() -> None:
     import subprocess
     import sys
 
-    code = ("from hpo.config import DataConfig\nfrom hpo.data import load_examples\n"
+    code = ("from hpo.config.schema import DataConfig\nfrom hpo.data import load_examples\n"
             "from hpo.errors import ConfigError\ntry:\n"
             "    load_examples('hf:no-such-org/no-such-dataset-xyz', DataConfig(), 'train')\n"
             "except ConfigError as e:\n    print(e)\n")

@@ -19,7 +19,7 @@ from transformers import (
     OPTConfig,
 )
 
-from hpo.config import LoraConfig
+from hpo.config.schema import LoraConfig
 from hpo.errors import ConfigError
 from hpo.models import apply_lora
 from hpo.models.lora import DEFAULT_TARGETS, lora_targets

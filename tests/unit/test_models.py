@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpo.config import DataConfig, ModelConfig, SyntheticConfig
+from hpo.config.schema import DataConfig, ModelConfig, SyntheticConfig
 from hpo.data import PROMPT_PIECES, format_prompt, load_examples
 from hpo.errors import ConfigError
 from hpo.models import HUB_MODELS, MODEL_ALIASES, load_base, prepare_base, resolve_model

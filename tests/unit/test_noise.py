@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.judge_params_pandalm import human_labels, measure
-from hpo.tournament.answers_judge import AnswerMatchJudge
-from hpo.tournament.noise import (
+from hpo.testing.noise import (
     GPT35,
     PANDALM_7B,
     JudgeParams,
@@ -20,8 +19,9 @@ from hpo.tournament.noise import (
     independent_table,
     paper_like_qualities,
 )
+from hpo.testing.verdict_table import TableJudge, VerdictTable, build_table
+from hpo.tournament.comparator import AnswerMatchJudge
 from hpo.tournament.registry import make_strategy
-from hpo.tournament.verdict_table import TableJudge, VerdictTable, build_table
 from hpo.types import Example
 from judge.types import ComparisonItem
 

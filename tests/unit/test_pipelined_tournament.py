@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from hpo.testing.simulate import SimulatedJudge
 from hpo.tournament.base import ItemOutcome, play_independent
-from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
-from hpo.tournament.simulate import SimulatedJudge
+from hpo.tournament.strategies.blocked import BlockedOptions, BlockedStrategy
 
 
 class SlowThreadSafeJudge:

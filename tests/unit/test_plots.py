@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from hpo.plots import mean_by, plot_win_matrix, plot_win_rounds, plot_win_rounds_multi, win_matrix
+from hpo.reporting.plots import (
+    mean_by,
+    plot_win_matrix,
+    plot_win_rounds,
+    plot_win_rounds_multi,
+    win_matrix,
+)
 from hpo.tournament.base import MatchRecord
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo.progress import Progress
+from hpo.reporting.progress import Progress
 
 
 class FakeTty(io.StringIO):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpo.report import ranking_section, standings
+from hpo.reporting.report import ranking_section, standings
 
 
 def match(stage: str, a: str, b: str, winner: str, forfeit: bool = False) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpo.report import render
+from hpo.reporting.report import render
 
 
 def report(per_candidate: dict[str, dict[str, int]]) -> dict[str, Any]:

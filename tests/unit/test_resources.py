@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config import resolve_resource
+from hpo.config.schema import resolve_resource
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment
+from hpo.run.experiment import load_experiment
 
 ASSETS = Path(str(files("hpo") / "assets")).resolve()
 

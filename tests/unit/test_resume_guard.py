@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpo.answers import AnswerStore
 from hpo.cli import main
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment
+from hpo.run.experiment import load_experiment
 from hpo.run.inputs import RunOptions, repair_answers, resume_target
-from hpo.rundir import RunDir
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.layout import RunDir
 from hpo.types import Example, TrainingSpec
 
 REPO = Path(__file__).resolve().parent.parent.parent

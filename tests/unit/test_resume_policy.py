@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpo.config import ExperimentConfig, JudgeConfig
+from hpo.config.schema import ExperimentConfig, JudgeConfig
+from hpo.config.secrets import MASK
 from hpo.errors import ConfigError
-from hpo.resume_policy import record, resume_config
-from hpo.rundir import RunDir
-from hpo.secrets import MASK
+from hpo.rundir.layout import RunDir
+from hpo.rundir.resume import record, resume_config
 
 
 def make_run(tmp_path: Path, url: str = "http://127.0.0.1:8000") -> RunDir:
@@ -102,5 +102,5 @@ def test_a_secret_given_again_is_not_a_change(tmp_path: Path) -> None:
     cfg = resume_config(rd, {"tracking.uri": "postgresql://hpo:p@ss/w@db:5432/m"})
     record(rd, cfg)
     assert "p@ss/w" not in (rd / "config.yaml").read_text()
-    from hpo.resume_policy import changed_keys
+    from hpo.rundir.resume import changed_keys
     assert changed_keys(rd.config(), resume_config(rd, {"tracking.uri": "postgresql://hpo:p@ss/w@db:5432/m"})) == {}

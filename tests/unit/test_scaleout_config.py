@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment as load_config
+from hpo.run.experiment import load_experiment as load_config
 from hpo.trial.dist import Dist
+from hpo.trial.loop import effective_batch, shard
 from hpo.trial.sizing import describe, estimate
-from hpo.trial.train import effective_batch, shard
 from hpo.trial.workers import trial_resources, worker_resources
 
 ROOT = Path(__file__).resolve().parents[2]

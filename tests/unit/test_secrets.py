@@ -1,4 +1,4 @@
-"""Secret redaction (hpo.secrets) and the one-line flag errors of the CLI."""
+"""Secret redaction (hpo.config.secrets) and the one-line flag errors of the CLI."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from hpo.cli import main
-from hpo.config import ExperimentConfig, JudgeConfig, load_config, parse_override
+from hpo.config.schema import ExperimentConfig, JudgeConfig, load_config, parse_override
+from hpo.config.secrets import MASK, redact, redact_text, redact_url, redacted_paths
 from hpo.errors import ConfigError
-from hpo.rundir import RunDir
-from hpo.secrets import MASK, redact, redact_text, redact_url, redacted_paths
+from hpo.rundir.layout import RunDir
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -169,7 +169,7 @@ def test_trials_get_live_credentials_out_of_band(tmp_path: Path, monkeypatch: py
     """The config a trial is handed (what Ray may store) is redacted; the trial's judge gets the
     live URL, which only the pickled trial function carries."""
     import hpo.trial.workers
-    from hpo.tuner import TrialOptions, trial_function
+    from hpo.search.tuner import TrialOptions, trial_function
     from hpo.types import TrainingSpec
 
     cfg = ExperimentConfig(run_root=str(tmp_path / "runs"))
@@ -194,7 +194,7 @@ def test_trials_get_live_credentials_out_of_band(tmp_path: Path, monkeypatch: py
 
 
 def test_split_credentials_for_clients_that_take_them_apart() -> None:
-    from hpo.secrets import split_credentials
+    from hpo.config.secrets import split_credentials
 
     assert split_credentials("http://hpo:p%40ss/w@127.0.0.1:5000") == ("http://127.0.0.1:5000", "hpo", "p@ss/w")
     assert split_credentials("http://127.0.0.1:5000") == ("http://127.0.0.1:5000", None, None)

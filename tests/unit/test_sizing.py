@@ -9,8 +9,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from hpo.config import ExperimentConfig
-from hpo.experiment import load_experiment
+from hpo.config.schema import ExperimentConfig
+from hpo.run.experiment import load_experiment
 from hpo.trial.generate import IGNORE, collate, encode
 from hpo.trial.memory import GB, Layout, Shape, memory_terms
 from hpo.trial.sizing import KNOWN, describe, disk_plan, estimate, size

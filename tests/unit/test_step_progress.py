@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from hpo.config import ExperimentConfig
-from hpo.progress import Progress
+from hpo.config.schema import ExperimentConfig
+from hpo.reporting.progress import Progress
 from hpo.run.steps import EventTail, step_metrics
 from hpo.trial.dist import Dist
 from hpo.trial.steplog import GenerationLog, StepLog, due
@@ -150,9 +150,9 @@ class _Tracker:
 
 def test_recorder_logs_step_metrics_for_known_trainings_and_shows_every_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpo.config import ExperimentConfig
-    from hpo.run.recorder import RunRecorder
-    from hpo.rundir import RunDir
+    from hpo.config.schema import ExperimentConfig
+    from hpo.run.events import RunRecorder
+    from hpo.rundir.layout import RunDir
 
     monkeypatch.delenv("CI", raising=False)
     tracker, progress = _Tracker(), Progress(2, stream=io.StringIO())

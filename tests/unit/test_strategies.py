@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import pytest
 
 from hpo.errors import ConfigError
-from hpo.tournament.answers_judge import AnswerMatchJudge
+from hpo.testing.simulate import SimulatedJudge
 from hpo.tournament.base import Strategy
-from hpo.tournament.blocked import worst_case_calls
-from hpo.tournament.knockout import bracket_order
+from hpo.tournament.comparator import AnswerMatchJudge
 from hpo.tournament.ranking import bradley_terry
 from hpo.tournament.registry import STRATEGIES, make_strategy, option_names
-from hpo.tournament.simulate import SimulatedJudge
+from hpo.tournament.strategies.blocked import worst_case_calls
+from hpo.tournament.strategies.knockout import bracket_order
 from hpo.types import Example
 from judge.types import ComparisonItem
 

@@ -4,9 +4,9 @@ subclass each; a strategy registered without one fails `test_every_registered_st
 from __future__ import annotations
 
 from hpo.testing.contracts import StrategyContract
+from hpo.testing.simulate import SimulatedJudge
 from hpo.tournament.base import Hooks
 from hpo.tournament.registry import STRATEGIES
-from hpo.tournament.simulate import SimulatedJudge
 
 
 class TestBlocked(StrategyContract):

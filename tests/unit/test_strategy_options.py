@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config import load_config
+from hpo.config.schema import load_config
 from hpo.errors import ConfigError
-from hpo.experiment import load_experiment
+from hpo.run.experiment import load_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "hpo" / "assets" / "experiments"
 

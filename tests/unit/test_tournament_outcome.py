@@ -9,18 +9,18 @@ from typing import get_type_hints
 
 import pytest
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig, TournamentConfig
+from hpo.config.schema import ExperimentConfig, TournamentConfig
 from hpo.errors import TrialsFailedError
-from hpo.feed import CandidateFeed
-from hpo.plan import Plan
 from hpo.run.decide import build_report
 from hpo.run.inputs import Workspace
 from hpo.run.judge import Background, judge_in_background, run_tournament
-from hpo.rundir import RunDir
-from hpo.search_space import SearchSpace
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.feed import CandidateFeed
+from hpo.rundir.layout import RunDir
+from hpo.search.method import Trained
+from hpo.search.plan import Plan
+from hpo.search.space import SearchSpace
 from hpo.tracking.null import NullTracker
-from hpo.train_plugin import Trained
 from hpo.types import Example, TrainingSpec
 from judge.types import JudgeBackend, JudgeRequest, Judgment, Verdict
 

@@ -37,7 +37,7 @@ def untyped_seams(source: str, where: str) -> list[str]:
 
 def test_no_tracker_or_backend_is_typed_any() -> None:
     # in the config schema `backend` is the backend's name as the user wrote it, not a backend
-    found = [hit for path in sorted(HPO.rglob("*.py")) if path != HPO / "config.py"
+    found = [hit for path in sorted(HPO.rglob("*.py")) if path != HPO / "config" / "schema.py"
              for hit in untyped_seams(path.read_text(), str(path.relative_to(HPO.parent)))]
     assert found == [], f"annotate with {TYPED}: {found}"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hpo.answers import AnswerStore
-from hpo.cluster import check_address, cluster_address, validate_cluster
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.errors import ConfigError
 from hpo.models.load import base_source, prepare_base
+from hpo.rundir.answers import AnswerStore
+from hpo.search.cluster import check_address, cluster_address, validate_cluster
 from hpo.trial import transport
 from hpo.types import Example, TrainingSpec
 
@@ -47,7 +47,7 @@ def test_addresses_hpo_cannot_drive_are_refused(address: str) -> None:
 
 
 def test_adaptive_search_with_remote_trials_is_accepted() -> None:
-    """Remote trials judge through an actor on the driver's node (hpo.adaptive.reporter), so
+    """Remote trials judge through an actor on the driver's node (hpo.search.adaptive.reporter), so
     adaptive search needs no shared run folder (and no verdict store on a shared filesystem)."""
     validate_cluster(_cfg(search={"scheduler": "asha"}, run={"transport": "ray"}))
     validate_cluster(_cfg(search={"search": "optuna"}, run={"transport": "ray"}))

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpo.config import ExperimentConfig, TrainConfig
+from hpo.config.schema import ExperimentConfig, TrainConfig
 from hpo.errors import ConfigError, MissingDependencyError
 from hpo.trial import state
 from hpo.trial.generate import IGNORE, Encoded, batch_order, collate
-from hpo.trial.optim import make_optimizer, make_scheduler, warmup_steps
+from hpo.trial.optim import make_lr_schedule, make_optimizer, warmup_steps
 from hpo.types import TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ def test_adamw_is_fused_for_cuda_parameters_only() -> None:
 def test_schedules_warm_up_then_follow_their_shape(scheduler: str, mid_lr: float) -> None:
     spec = TrainingSpec("adamw", 1.0, scheduler, 1, warmup_ratio=0.1)
     opt = make_optimizer(spec, torch.nn.Linear(1, 1).parameters(), TrainConfig())
-    sched = make_scheduler(spec, opt, total_steps=20)
+    sched = make_lr_schedule(spec, opt, total_steps=20)
     lrs = []
     for _ in range(20):
         lrs.append(sched.get_last_lr()[0])
@@ -94,7 +94,7 @@ def test_state_roundtrip_is_atomic_and_cleared(tmp_path: Path) -> None:
     spec = TrainingSpec("adamw", 1e-2, "linear", 2)
     model = torch.nn.Linear(3, 1)
     opt = make_optimizer(spec, model.parameters(), TrainConfig())
-    sched = make_scheduler(spec, opt, 10)
+    sched = make_lr_schedule(spec, opt, 10)
     model(torch.ones(1, 3)).sum().backward()
     opt.step()
     sched.step()
@@ -103,7 +103,7 @@ def test_state_roundtrip_is_atomic_and_cleared(tmp_path: Path) -> None:
     assert state.stored_epoch(tmp_path) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["state"]
     fresh = torch.nn.Linear(3, 1)
     opt2 = make_optimizer(spec, fresh.parameters(), TrainConfig())
-    sched2 = make_scheduler(spec, opt2, 10)
+    sched2 = make_lr_schedule(spec, opt2, 10)
     assert state.load_state(tmp_path, fresh, opt2, sched2) == 2
     assert torch.equal(fresh.weight, model.weight) and sched2.get_last_lr() == sched.get_last_lr()
     state.clear_state(tmp_path)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig, TournamentConfig
+from hpo.config.schema import ExperimentConfig, TournamentConfig
 from hpo.errors import ConfigError
-from hpo.feed import CandidateFeed
 from hpo.run.judge import make_strategy, validation_losses
+from hpo.rundir.answers import AnswerStore
+from hpo.rundir.feed import CandidateFeed
 from hpo.tournament.base import Hooks, ItemOutcome
 from hpo.tournament.registry import max_calls
 from hpo.types import Example, TrainingSpec

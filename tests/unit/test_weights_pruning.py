@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.run.judge import make_strategy
 from hpo.tournament.base import A_WINS, B_WINS, ItemOutcome, MatchRecord
-from hpo.tournament.blocked import BlockedOptions, BlockedStrategy
+from hpo.tournament.strategies.blocked import BlockedOptions, BlockedStrategy
 from hpo.trial.weights import WeightsPruner, block_order, elimination_hook, kept_weights_bound
 
 

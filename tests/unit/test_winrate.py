@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from hpo.adaptive.reporter import AnchorJudge, AnchorReporter, AnchorReporterFactory
-from hpo.adaptive.winrate import winrate
-from hpo.answers import AnswerStore
-from hpo.config import ExperimentConfig
+from hpo.config.schema import ExperimentConfig
 from hpo.data import write_jsonl
+from hpo.rundir.answers import AnswerStore
+from hpo.search.adaptive.reporter import AnchorJudge, AnchorReporter, AnchorReporterFactory
+from hpo.search.adaptive.winrate import winrate
 from hpo.types import Example, TrainingSpec
 from judge.pairwise import PairwiseJudge
 from judge.store import VerdictStore

@@ -1,0 +1,1 @@
+"""What a user sees: terminal tables and progress, plots, the judge card, exports, the cost."""

@@ -1,0 +1,1 @@
+"""Tournament strategies, one module each, found by name through `hpo.tournament.registry`."""
