@@ -3,7 +3,7 @@
 The descriptions live once, as `Field(description=...)` in the pydantic models; this script
 turns them into one table per section, in the order the sections are declared (the order a
 user meets them in an experiment YAML). The output is deterministic, and
-tests/unit/test_config_docs.py fails when the committed file differs from it.
+tests/unit/config/test_config_docs.py fails when the committed file differs from it.
 
     python -m tools.config_docs          # rewrite docs/config.md (`make config-docs`)
     python -m tools.config_docs --check  # exit 1 when docs/config.md is stale

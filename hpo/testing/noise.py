@@ -39,7 +39,7 @@ class JudgeParams:
 
 
 # Measured on PandaLM's 999-pair human-annotated test set (testset-v1.json) by
-# `judge_params_from_testset`; tests/unit/test_noise.py recomputes them from the data.
+# `judge_params_from_testset`; tests/unit/tournament/test_noise.py recomputes them from the data.
 PANDALM_7B = JudgeParams(accuracy=0.778, tie_rate=0.085, position_bias=0.008)
 GPT35 = JudgeParams(accuracy=0.821, tie_rate=0.038, position_bias=0.016)
 

@@ -1,6 +1,6 @@
 """Bad input through the real `hpo` entry point (a subprocess): one line, exit 2, nothing written.
 
-Every bad-input class has its row in tests/unit/test_bad_input.py, run in-process through
+Every bad-input class has its row in tests/unit/cli/test_bad_input.py, run in-process through
 `hpo.cli.main`; these two rows prove that the installed command (`python -m hpo.cli`) gives
 the same one line and exit code, for a config error and for a file that is not UTF-8.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL_BASELINE, SMALL_GRID, hpo_cli
-from tests.unit.test_bad_input import run_args, snapshot
+from tests.unit.cli.test_bad_input import run_args, snapshot
 
 pytestmark = pytest.mark.integration
 

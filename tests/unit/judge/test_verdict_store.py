@@ -17,7 +17,7 @@ from hpo.errors import StorageError
 from judge.store import VerdictStore, request_key
 from judge.types import JudgeRequest, Judgment, Verdict
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def reqs(n: int, tag: str = "") -> list[JudgeRequest]:

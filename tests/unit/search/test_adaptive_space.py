@@ -18,7 +18,7 @@ from hpo.search.adaptive.searchers import (
 )
 from hpo.search.adaptive.space import TRIAL_INDEX, load_adaptive_space
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SPACE = """\
 kind: optuna
 epochs: 3

@@ -12,7 +12,7 @@ from hpo.run.experiment import load_experiment as load_config
 from hpo.search.cluster import gpu_split, judge_gpus, trial_gpus, trial_resources
 from judge.ray_serve import vllm_args
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _cfg(**sections: object) -> ExperimentConfig:

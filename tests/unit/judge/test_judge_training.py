@@ -25,7 +25,7 @@ from judge.training.data import (
 from judge.training.tokenizer import build_tokenizer
 from judge.training.trainer import IGNORE, encode, encode_all, lr_lambda
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PAIR = Pair("Add the numbers.", "12 34", "46", "45", 1, reason="1 is right", reference="46")
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from hpo.config import schema as config
 from tools.config_docs import DOC_PATH, model_sections, render
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _subclasses(cls: type[BaseModel]) -> set[type[BaseModel]]:

@@ -17,7 +17,7 @@ from hpo.run.experiment import load_experiment
 from hpo.search import cluster
 from hpo.trial import transport
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _bloom() -> ExperimentConfig:

@@ -19,7 +19,7 @@ from hpo.rundir.answers import AnswerStore
 from hpo.rundir.layout import RunDir
 from hpo.types import Example, TrainingSpec
 
-REPO = Path(__file__).resolve().parent.parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def make_run(tmp_path: Path) -> RunDir:

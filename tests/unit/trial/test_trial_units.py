@@ -15,7 +15,7 @@ from hpo.trial.generate import IGNORE, Encoded, batch_order, collate
 from hpo.trial.optim import make_lr_schedule, make_optimizer, warmup_steps
 from hpo.types import TrainingSpec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _padding(batches: list[list[int]], lengths: list[int]) -> int:

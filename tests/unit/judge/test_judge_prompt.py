@@ -9,7 +9,7 @@ import pytest
 
 from judge.prompt import build_prompt, build_training_target, strip_special_tokens
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pandalm"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "pandalm"
 
 # Independent re-statement of the reference template, from pandalm/utils/pandalm_inference.py.
 HEAD_WITH_INPUT = (

@@ -25,7 +25,7 @@ from hpo.tournament.registry import make_strategy
 from hpo.types import Example
 from judge.types import ComparisonItem
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pandalm"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "pandalm"
 
 
 def test_fit_recovers_known_parameters() -> None:

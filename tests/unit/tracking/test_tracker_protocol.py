@@ -14,7 +14,7 @@ from hpo.tracking import TRACKERS
 from hpo.tracking.base import Tracker
 from hpo.tracking.null import NullTracker
 
-HPO = Path(__file__).resolve().parents[2] / "hpo"
+HPO = Path(__file__).resolve().parents[3] / "hpo"
 TYPED = {"tracker": "Tracker", "backend": "JudgeBackend"}
 
 

@@ -16,7 +16,7 @@ from hpo.trial.loop import effective_batch, shard
 from hpo.trial.sizing import describe, estimate
 from hpo.trial.workers import trial_resources, worker_resources
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_preset_fills_only_what_the_user_left_unset() -> None:

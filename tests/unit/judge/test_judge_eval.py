@@ -22,7 +22,7 @@ from judge.evaluate import (
 from judge.pairwise import PairwiseJudge
 from judge.types import JudgeRequest, Judgment, Verdict
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pandalm"
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "pandalm"
 TESTSET, PANDA, GPT = (DATA / "testset-v1.json", DATA / "pandalm-7b-testset-v1.json",
                        DATA / "gpt-3.5-turbo-testset-v1.json")
 needs_data = pytest.mark.skipif(not TESTSET.exists(), reason="PandaLM test set not present")

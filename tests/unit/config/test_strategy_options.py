@@ -11,7 +11,7 @@ from hpo.config.schema import load_config
 from hpo.errors import ConfigError
 from hpo.run.experiment import load_experiment
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "hpo" / "assets" / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[3] / "hpo" / "assets" / "experiments"
 
 
 def test_an_option_the_strategy_does_not_take_fails_naming_it() -> None:
