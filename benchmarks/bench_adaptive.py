@@ -2,6 +2,9 @@
 
     python benchmarks/bench_adaptive.py --seeds 0 1 2 3 4 --n-train 800 --n-validation 40 \
         --modes grid halving-judge halving-valloss
+    # the open-answer families (validation loss is no answer key there):
+    python benchmarks/bench_adaptive.py --seeds 0 1 2 3 4 --modes grid halving-judge halving-valloss \
+        --run-set 'data.synthetic.tasks=[any_order,any_letter,any_number]'
 
 For each seed it runs, on the same data and seeds: (a) `grid`, the full grid with the blocked
 tournament, (b) `asha`, the same grid under ASHA driven by judge_winrate against the baseline,
@@ -76,7 +79,8 @@ def run_one(mode: str, seed: int, work: Path, args: argparse.Namespace) -> Path:
            "--run-root", str(work / "runs"), "--run-name", name, "--set", f"train.seed={seed}",
            "--set", f"tournament.seed={seed}", "--set", f"data.synthetic.n_train={args.n_train}",
            "--set", f"data.synthetic.n_validation={args.n_validation}",
-           "--set", "tracking.backend=none", *mode_flags(mode, work, args)]
+           "--set", "tracking.backend=none", *mode_flags(mode, work, args),
+           *[flag for kv in args.run_set for flag in ("--set", kv)]]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DISABLE_USAGE_STATS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     if proc.returncode not in (0, 3):
@@ -119,6 +123,9 @@ def main() -> None:
     ap.add_argument("--num-samples", type=int, default=8, help="Optuna trials (grid: 16)")
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--work", type=Path, default=None, help="keep run folders here")
+    ap.add_argument("--run-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra --set for every run, e.g. the open-answer families:"
+                         " 'data.synthetic.tasks=[any_order,any_letter,any_number]'")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-adaptive-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -132,7 +139,9 @@ def main() -> None:
             rows[mode].append(m)
             print(f"seed {seed} {mode:6s} {json.dumps(m)}", flush=True)
         print_table(rows, args.grid_epochs)  # after every seed: a cut-short bench still has one
-    print(f"\nseeds {args.seeds}, n_train {args.n_train}, n_validation {args.n_validation}; runs in {work}")
+    extra = f", --run-set {' '.join(args.run_set)}" if args.run_set else ""
+    print(f"\nseeds {args.seeds}, n_train {args.n_train}, n_validation {args.n_validation}{extra};"
+          f" runs in {work}")
 
 
 def print_table(rows: dict[str, list[dict[str, Any]]], grid_epochs: int) -> None:
