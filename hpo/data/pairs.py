@@ -184,13 +184,15 @@ def build_pairs(n: int, seed: int, tasks: Sequence[str] = tuple(TASKS),
 
 
 def build_splits(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] = tuple(TASKS),
-                 exclude_seeds: Iterable[int] = EXCLUDE_SEEDS) -> tuple[list[Pair], list[Pair]]:
+                 exclude_seeds: Iterable[int] = EXCLUDE_SEEDS,
+                 train_tasks: Sequence[str] | None = None) -> tuple[list[Pair], list[Pair]]:
     """Train and held-out pairs with disjoint instructions, both disjoint from the validation
-    sets of `exclude_seeds`."""
+    sets of `exclude_seeds`. The held-out pairs cycle through `tasks` (an even mix); the
+    training pairs through `train_tasks` (default `tasks`; a name repeated is drawn more)."""
     exclude = validation_keys(exclude_seeds, tasks)
     held_out = build_pairs(n_heldout, seed + 1_000_003, tasks, exclude)
     exclude |= {(p.instruction, p.input) for p in held_out}
-    return build_pairs(n_train, seed, tasks, exclude, distinct=False), held_out
+    return build_pairs(n_train, seed, train_tasks or tasks, exclude, distinct=False), held_out
 
 
 def suite_instructions(tasks: Sequence[str] = tuple(TASKS)) -> list[str]:
@@ -212,26 +214,43 @@ def build_demos(n: int, seed: int, tasks: Sequence[str], exclude: set[tuple[str,
     return out
 
 
+def task_weights(tasks: Sequence[str]) -> dict[str, int]:
+    """`["add=3", "reverse", ...]` -> {"add": 3, "reverse": 1, ...}: how many times each family
+    comes up in one cycle of the training draws (a whole number, 1 if not given)."""
+    weights: dict[str, int] = {}
+    for entry in tasks:
+        name, _, raw = (part.strip() for part in entry.partition("="))
+        if raw and not (raw.isdigit() and int(raw) >= 1):
+            raise ValueError(f"task weight must be a whole number >= 1: '{entry}'")
+        weights[name] = int(raw or 1)
+    unknown = [t for t in weights if t not in ALL_TASKS]
+    if unknown:
+        raise ValueError(f"unknown synthetic task(s) {unknown}; valid: {', '.join(ALL_TASKS)}")
+    return weights
+
+
 def synthetic_source(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] | None = None,
                      n_demos: int = 0) -> PairSource:
     """The `hpo judge train --synthetic` data: training and held-out pairs, tokenizer pieces,
     the card's description, and `n_demos` demos. `tasks`: families to draw from (default: the
-    suite's default mix, `synthetic.TASKS`)."""
-    names = tuple(tasks or TASKS)
-    unknown = [t for t in names if t not in ALL_TASKS]
-    if unknown:
-        raise ValueError(f"unknown synthetic task(s) {unknown}; valid: {', '.join(ALL_TASKS)}")
-    train, held_out = build_splits(n_train, n_heldout, seed, names)
+    suite's default mix, `synthetic.TASKS`), each optionally `name=weight`: training pairs and
+    demos draw a family `weight` times per cycle, the held-out pairs stay an even mix."""
+    weights = task_weights(tasks or tuple(TASKS))
+    names = tuple(weights)
+    weighted = tuple(t for t in names for _ in range(weights[t]))
+    train, held_out = build_splits(n_train, n_heldout, seed, names, train_tasks=weighted)
     card = {"data": "synthetic suite (hpo.data.pairs)", "pair_seed": seed,
             "excluded_validation_seeds": list(EXCLUDE_SEEDS), "tasks": list(names),
             "label_rule": "right beats wrong (exact match; open families: their checker); "
                           "both right or both wrong = Tie"
                           if set(names) & set(OPEN_TASKS) else
                           "correct beats wrong; both correct or both wrong = Tie"}
+    if len(weighted) > len(names):
+        card["task_weights"] = weights
     card["reason"] = "which response is right: " + correctness_reason("a", "b", "a")
     demos: list[Demo] = []
     if n_demos:
         exclude = validation_keys(EXCLUDE_SEEDS, names) | {(p.instruction, p.input) for p in held_out}
-        demos = build_demos(n_demos, seed, names, exclude)
+        demos = build_demos(n_demos, seed, weighted, exclude)
         card["demos"] = "the right answer as both responses, loss on the answers (--solve-fraction)"
     return PairSource(train, held_out, [*suite_instructions(names), *REASON_PIECES], card, demos)

@@ -48,8 +48,9 @@ def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
     tr.add_argument("--heldout-fraction", type=float, default=0.1)
     tr.add_argument("--pairs", type=int, default=60000, help="--synthetic: training pairs (before swap)")
     tr.add_argument("--heldout-pairs", type=int, default=600, help="--synthetic: held-out pairs")
-    tr.add_argument("--synthetic-tasks", help="--synthetic: comma-separated task families"
-                    " (default: the suite's default mix)")
+    tr.add_argument("--synthetic-tasks", help="--synthetic: comma-separated task families, each"
+                    " optionally name=weight (training draws it weight times per cycle; the"
+                    " held-out pairs stay an even mix). Default: the suite's default mix")
     tr.add_argument("--no-swap", action="store_true", help="turn off swap augmentation")
     tr.add_argument("--solve-fraction", type=float, default=0.0,
                     help="--synthetic: this fraction of the training examples are demos (the task's"
@@ -60,6 +61,8 @@ def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
     for flag, kind in (("--lr", float), ("--epochs", float), ("--batch-size", int),
                        ("--max-steps", int), ("--seed", int), ("--max-length", int)):
         tr.add_argument(flag, type=kind, help="override the recipe")
+    for flag in ("--layers", "--hidden-size", "--heads"):
+        tr.add_argument(flag, type=int, help="tiny recipe: override the model's shape")
     tr.add_argument("--log", type=Path, help="also append progress rows (JSON lines) here")
     tr.set_defaults(func=lambda args: run_train(args, synthetic))
 
@@ -106,6 +109,18 @@ def _settings(args: argparse.Namespace, base: Any) -> Any:
     return replace(base, **{field: getattr(args, a) for a, field in names.items() if getattr(args, a) is not None})
 
 
+def _shaped(recipe: Any, args: argparse.Namespace) -> Any:
+    """The recipe with `--layers`, `--hidden-size` and `--heads` applied to its model shape."""
+    names = {"layers": "num_layers", "hidden_size": "hidden_size", "heads": "num_heads"}
+    shape = {field: getattr(args, a) for a, field in names.items() if getattr(args, a) is not None}
+    if not shape:
+        return recipe
+    if recipe.shape is None:
+        raise ValueError(f"--layers/--hidden-size/--heads shape a from-scratch judge; recipe "
+                         f"'{recipe.name}' fine-tunes --model")
+    return replace(recipe, shape=replace(recipe.shape, **shape))
+
+
 def _progress(log: Path | None) -> Callable[[dict[str, Any]], None]:
     def report(row: dict[str, Any]) -> None:
         line = json.dumps(row)
@@ -121,7 +136,7 @@ def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> in
     from judge.training.recipes import get_recipe, load_start
     from judge.training.trainer import train
 
-    recipe = get_recipe(args.recipe or ("tiny" if args.synthetic else "pandalm"))
+    recipe = _shaped(get_recipe(args.recipe or ("tiny" if args.synthetic else "pandalm")), args)
     settings = _settings(args, recipe.settings)
     if not 0 <= args.reference_drop <= 1:
         raise ValueError(f"--reference-drop must be in [0, 1], got {args.reference_drop}")

@@ -211,3 +211,39 @@ def test_demos_avoid_held_out_and_validation_and_follow_the_fraction() -> None:
     assert not keys & validation_keys(EXCLUDE_SEEDS, tuple(synthetic.TASKS))
     assert all(synthetic.is_correct(d.answer, synthetic.Example(d.instruction, d.input, d.answer))
                for d in data.demos)
+
+
+def test_task_weights_shift_the_training_mix_and_leave_the_held_out_split_even() -> None:
+    from collections import Counter
+
+    from hpo.data.pairs import synthetic_source, task_weights
+    even = synthetic_source(900, 50, 0, n_demos=90)
+    weighted = synthetic_source(900, 50, 0, ["reverse=2", "uppercase=2", "add=3", "sort", "count"],
+                                n_demos=90)
+    family = lambda meta: meta.split(":")[0]  # noqa: E731
+    assert Counter(family(p.meta) for p in weighted.train) == {
+        "add": 300, "reverse": 200, "uppercase": 200, "sort": 100, "count": 100}
+    assert Counter(d.instruction for d in weighted.demos)["Add the numbers."] == 30
+    # the families in the default order: the same even held-out split, to compare builds on
+    assert weighted.held_out == even.held_out
+    assert weighted.card["task_weights"]["add"] == 3 and "task_weights" not in even.card
+    assert task_weights(["add", "sort"]) == {"add": 1, "sort": 1}
+    for bad in ("add=0", "add=x", "add=1.5"):
+        with pytest.raises(ValueError, match="whole number"):
+            task_weights([bad])
+
+
+def test_shape_flags_reshape_the_tiny_recipe_and_are_refused_for_a_base_model() -> None:
+    import argparse
+
+    from judge.training.cli import _shaped
+    from judge.training.recipes import get_recipe
+    args = argparse.Namespace(layers=6, hidden_size=None, heads=None)
+    deep = _shaped(get_recipe("tiny"), args)
+    assert (deep.shape.num_layers, deep.shape.hidden_size, deep.shape.num_heads) == (6, 128, 4)
+    assert _shaped(get_recipe("tiny"), argparse.Namespace(layers=None, hidden_size=None,
+                                                          heads=None)) == get_recipe("tiny")
+    with pytest.raises(ValueError, match="fine-tunes --model"):
+        _shaped(get_recipe("pandalm"), args)
+    with pytest.raises(ValueError, match="head dimension"):
+        _shaped(get_recipe("tiny"), argparse.Namespace(layers=None, hidden_size=128, heads=8))
