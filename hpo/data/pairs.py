@@ -99,9 +99,32 @@ def _open_miss(task: str, inp: str, answer: str, rng: random.Random) -> str:
     return _near_text(right_answer(task, inp, answer, rng), rng)
 
 
-def wrong_answer(task: str, inp: str, answer: str, rng: random.Random, instruction: str = "") -> str:
+def same_length_miss(answer: str, rng: random.Random) -> str:
+    """The wrong answers the judges miss most (docs/judge.md): a number off by one or ten, or
+    the answer with one character changed or two adjacent different ones swapped."""
+    if answer.isdigit():
+        return str(max(0, int(answer) + rng.choice((-10, -1, 1, 10))))
+    chars = list(answer)
+    swaps = [i for i in range(len(chars) - 1) if chars[i] != chars[i + 1]]
+    if swaps and rng.random() < 0.5:
+        i = rng.choice(swaps)
+        chars[i], chars[i + 1] = chars[i + 1], chars[i]
+    elif chars:
+        i = rng.randrange(len(chars))
+        pool = ALPHABET.upper() if answer.isupper() else ALPHABET
+        chars[i] = rng.choice([c for c in pool if c != chars[i]])
+    return "".join(chars)
+
+
+def wrong_answer(task: str, inp: str, answer: str, rng: random.Random, instruction: str = "",
+                 near_share: float = 0.0) -> str:
     """A wrong response of a random kind; never right (exact match, or for an open family
-    given its `instruction`, the family's checker)."""
+    given its `instruction`, the family's checker). With `near_share` > 0, that fraction of a
+    closed family's wrong answers are same-length near misses (`same_length_miss`)."""
+    if near_share and task not in OPEN_TASKS and rng.random() < near_share:
+        out = same_length_miss(answer, rng)
+        if out.strip() != answer.strip():
+            return out
     for _ in range(20):
         kind = rng.choice(WRONG_KINDS)
         if kind == "near" and task in OPEN_TASKS:
@@ -132,10 +155,11 @@ def correctness_reason(response1: str, response2: str, answer: str, instruction:
     return f"Response 1 {word(response1)}, Response 2 {word(response2)}."
 
 
-def _pair(task: str, instruction: str, inp: str, answer: str, rng: random.Random) -> Pair:
+def _pair(task: str, instruction: str, inp: str, answer: str, rng: random.Random,
+          near_share: float = 0.0) -> Pair:
     roll = rng.random()
     right = lambda: right_answer(task, inp, answer, rng)  # noqa: E731
-    wrong = lambda: wrong_answer(task, inp, answer, rng, instruction)  # noqa: E731
+    wrong = lambda: wrong_answer(task, inp, answer, rng, instruction, near_share)  # noqa: E731
     if roll < 2 / 3:
         r1, r2, label, kind = right(), wrong(), 1, "correct-vs-wrong"
     elif roll < 5 / 6:
@@ -161,10 +185,11 @@ def validation_keys(seeds: Iterable[int], tasks: Sequence[str], n_train: int = 2
 
 
 def build_pairs(n: int, seed: int, tasks: Sequence[str] = tuple(TASKS),
-                exclude: set[tuple[str, str]] | None = None, distinct: bool = True) -> list[Pair]:
+                exclude: set[tuple[str, str]] | None = None, distinct: bool = True,
+                near_share: float = 0.0) -> list[Pair]:
     """`n` labelled pairs whose (instruction, input) is not in `exclude`; with `distinct`, one
     pair per (instruction, input) (the add task has only 10,000 inputs, so large training sets
-    repeat inputs with fresh responses)."""
+    repeat inputs with fresh responses). `near_share`: see `wrong_answer`."""
     rng = random.Random(f"hpo-judge-pairs-{seed}")
     seen = set(exclude or ())
     out: list[Pair] = []
@@ -179,20 +204,23 @@ def build_pairs(n: int, seed: int, tasks: Sequence[str] = tuple(TASKS),
             continue
         if distinct:
             seen.add((instruction, inp))
-        out.append(_pair(task, instruction, inp, answer, rng))
+        out.append(_pair(task, instruction, inp, answer, rng, near_share))
     return out
 
 
 def build_splits(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] = tuple(TASKS),
                  exclude_seeds: Iterable[int] = EXCLUDE_SEEDS,
-                 train_tasks: Sequence[str] | None = None) -> tuple[list[Pair], list[Pair]]:
+                 train_tasks: Sequence[str] | None = None,
+                 near_share: float = 0.0) -> tuple[list[Pair], list[Pair]]:
     """Train and held-out pairs with disjoint instructions, both disjoint from the validation
-    sets of `exclude_seeds`. The held-out pairs cycle through `tasks` (an even mix); the
-    training pairs through `train_tasks` (default `tasks`; a name repeated is drawn more)."""
+    sets of `exclude_seeds`. The held-out pairs cycle through `tasks` (an even mix) with the
+    usual wrong answers; the training pairs through `train_tasks` (default `tasks`; a name
+    repeated is drawn more), with `near_share` of their wrong answers same-length misses."""
     exclude = validation_keys(exclude_seeds, tasks)
     held_out = build_pairs(n_heldout, seed + 1_000_003, tasks, exclude)
     exclude |= {(p.instruction, p.input) for p in held_out}
-    return build_pairs(n_train, seed, train_tasks or tasks, exclude, distinct=False), held_out
+    train = build_pairs(n_train, seed, train_tasks or tasks, exclude, distinct=False, near_share=near_share)
+    return train, held_out
 
 
 def suite_instructions(tasks: Sequence[str] = tuple(TASKS)) -> list[str]:
@@ -230,15 +258,20 @@ def task_weights(tasks: Sequence[str]) -> dict[str, int]:
 
 
 def synthetic_source(n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] | None = None,
-                     n_demos: int = 0) -> PairSource:
+                     n_demos: int = 0, near_share: float = 0.0) -> PairSource:
     """The `hpo judge train --synthetic` data: training and held-out pairs, tokenizer pieces,
     the card's description, and `n_demos` demos. `tasks`: families to draw from (default: the
     suite's default mix, `synthetic.TASKS`), each optionally `name=weight`: training pairs and
-    demos draw a family `weight` times per cycle, the held-out pairs stay an even mix."""
+    demos draw a family `weight` times per cycle, the held-out pairs stay an even mix.
+    `near_share`: that fraction of the training pairs' wrong answers are same-length misses
+    (the held-out pairs keep the usual mix)."""
+    if not 0 <= near_share <= 1:
+        raise ValueError(f"--near-miss-share must be in [0, 1], got {near_share}")
     weights = task_weights(tasks or tuple(TASKS))
     names = tuple(weights)
     weighted = tuple(t for t in names for _ in range(weights[t]))
-    train, held_out = build_splits(n_train, n_heldout, seed, names, train_tasks=weighted)
+    train, held_out = build_splits(n_train, n_heldout, seed, names, train_tasks=weighted,
+                                   near_share=near_share)
     card = {"data": "synthetic suite (hpo.data.pairs)", "pair_seed": seed,
             "excluded_validation_seeds": list(EXCLUDE_SEEDS), "tasks": list(names),
             "label_rule": "right beats wrong (exact match; open families: their checker); "
@@ -247,6 +280,8 @@ def synthetic_source(n_train: int, n_heldout: int, seed: int, tasks: Sequence[st
                           "correct beats wrong; both correct or both wrong = Tie"}
     if len(weighted) > len(names):
         card["task_weights"] = weights
+    if near_share:
+        card["near_miss_share"] = near_share
     card["reason"] = "which response is right: " + correctness_reason("a", "b", "a")
     demos: list[Demo] = []
     if n_demos:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from judge.training.data import (
     Pair,
@@ -31,8 +31,11 @@ from judge.training.data import (
 # unit test keeps them equal to `judge.training.recipes.RECIPES`.
 RECIPE_NAMES = ("pandalm", "tiny")
 
-# (n_train, n_heldout, seed, task names or None for the suite's default, n_demos) -> the data
-SyntheticSource = Callable[[int, int, int, Sequence[str] | None, int], PairSource]
+class SyntheticSource(Protocol):
+    """The data behind `--synthetic`, supplied by the caller (hpo: its task suite)."""
+
+    def __call__(self, n_train: int, n_heldout: int, seed: int, tasks: Sequence[str] | None = None,
+                 n_demos: int = 0, near_share: float = 0.0) -> PairSource: ...
 
 
 def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
@@ -56,6 +59,11 @@ def add_train_parser(commands: Any, synthetic: SyntheticSource | None) -> None:
                     help="--synthetic: this fraction of the training examples are demos (the task's"
                          " right answer written as both responses, loss on the answers), so the"
                          " judge learns to solve what it judges")
+    tr.add_argument("--near-miss-share", type=float, default=0.0,
+                    help="--synthetic: this fraction of the training pairs' wrong answers are"
+                         " same-length near misses (a character changed or swapped, a number off"
+                         " by 1 or 10); the held-out pairs keep the usual mix. With --recipe"
+                         " pandalm --model DIR it continues a trained judge on them")
     tr.add_argument("--reference-drop", type=float, default=0.0, help="blank this fraction of references")
     tr.add_argument("--no-reference", action="store_true", help="train on the verdict (and reason) only")
     for flag, kind in (("--lr", float), ("--epochs", float), ("--batch-size", int),
@@ -93,7 +101,10 @@ def _pairs(args: argparse.Namespace, synthetic: SyntheticSource | None, seed: in
             raise ValueError("--synthetic needs a suite: run it as `hpo judge train --synthetic`")
         tasks = [t.strip() for t in args.synthetic_tasks.split(",")] if args.synthetic_tasks else None
         examples = args.pairs * (1 if args.no_swap else 2)
-        return synthetic(args.pairs, args.heldout_pairs, seed, tasks, n_demos(examples, args.solve_fraction))
+        return synthetic(args.pairs, args.heldout_pairs, seed, tasks, n_demos(examples, args.solve_fraction),
+                         args.near_miss_share)
+    if args.near_miss_share:
+        raise ValueError("--near-miss-share needs --synthetic (wrong answers come from the task suite)")
     if args.solve_fraction:
         raise ValueError("--solve-fraction needs --synthetic (demos come from the task suite)")
     pairs = load_pairs(args.data)

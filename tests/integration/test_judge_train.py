@@ -42,6 +42,16 @@ def test_train_synthetic_then_eval_heldout(tmp_path: Path) -> None:
     assert ev.returncode == 0, ev.stderr[-2000:]
     line = next(ln for ln in ev.stdout.splitlines() if ln.startswith("accuracy "))
     assert float(line.split()[-1]) == pytest.approx(card["heldout_eval"]["accuracy"], abs=1e-4)
+    # The curriculum's second phase: continue this judge on same-length near misses; the same
+    # seed keeps the same held-out split, so the two cards compare like with like.
+    more = tmp_path / "judge-near"
+    proc = hpo_cli("judge", "train", "--synthetic", "--recipe", "pandalm", "--model", str(out),
+                   "--near-miss-share", "0.7", "--out", str(more), "--pairs", "300", "--heldout-pairs",
+                   "30", "--max-steps", "3", "--lr", "3e-4", "--max-length", "128", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card2 = _assert_judge_folder(more, 30)
+    assert card2["base_model"] == str(out) and card2["source"]["near_miss_share"] == 0.7
+    assert (more / "heldout.jsonl").read_bytes() == (out / "heldout.jsonl").read_bytes()
 
 
 @pytest.fixture

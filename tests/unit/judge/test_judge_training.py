@@ -4,6 +4,7 @@ and the synthetic pairs' label rule and disjointness from the run's validation i
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -247,3 +248,25 @@ def test_shape_flags_reshape_the_tiny_recipe_and_are_refused_for_a_base_model() 
         _shaped(get_recipe("pandalm"), args)
     with pytest.raises(ValueError, match="head dimension"):
         _shaped(get_recipe("tiny"), argparse.Namespace(layers=None, hidden_size=128, heads=8))
+
+
+def test_near_miss_share_makes_training_wrong_answers_same_length_and_keeps_the_held_out_split() -> None:
+    from hpo.data.pairs import same_length_miss, synthetic_source
+    rng = random.Random(0)
+    for answer in ("136", "GFFDH", "gbe", "aab", "7"):
+        miss = same_length_miss(answer, rng)
+        assert miss != answer
+        if answer.isdigit():
+            assert abs(int(miss) - int(answer)) in (1, 10) or miss == "0"
+        else:
+            assert len(miss) == len(answer) and sum(a != b for a, b in zip(miss, answer, strict=True)) in (1, 2)
+    usual, hard = synthetic_source(600, 40, 0), synthetic_source(600, 40, 0, near_share=1.0)
+    assert hard.held_out == usual.held_out and hard.card["near_miss_share"] == 1.0
+    refs = {(p.instruction, p.input): p.reference for p in hard.train}
+    wrong = [(r, refs[(p.instruction, p.input)]) for p in hard.train for r in (p.response1, p.response2)
+             if r != refs[(p.instruction, p.input)]]
+    same = sum(abs(int(r) - int(a)) in (1, 10) if a.isdigit() and r.isdigit() else len(r) == len(a)
+               for r, a in wrong)
+    assert len(wrong) > 300 and same / len(wrong) > 0.95
+    with pytest.raises(ValueError, match="near-miss-share"):
+        synthetic_source(10, 5, 0, near_share=1.5)
