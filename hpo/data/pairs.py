@@ -58,10 +58,15 @@ def _near_text(answer: str, rng: random.Random) -> str:
     return "".join(chars)
 
 
+def _off_by_one_or_ten(answer: str, rng: random.Random) -> str:
+    """A number answer moved by -10, -1, +1 or +10 (never below 0)."""
+    return str(max(0, int(answer) + rng.choice((-10, -1, 1, 10))))
+
+
 def near_miss(task: str, inp: str, answer: str, rng: random.Random) -> str:
     """A wrong answer close to `answer`, in the task's own style."""
     if answer.isdigit() and rng.random() < 0.6:
-        return str(max(0, int(answer) + rng.choice((-10, -1, 1, 10))))
+        return _off_by_one_or_ten(answer, rng)
     if task == "sort" and rng.random() < 0.4 and len(set(inp)) > 1:
         return "".join(sorted(inp[: len(inp) // 2 + 1])) + inp[len(inp) // 2 + 1:]  # partial sort
     return _near_text(answer, rng)
@@ -103,7 +108,7 @@ def same_length_miss(answer: str, rng: random.Random) -> str:
     """The wrong answers the judges miss most (docs/judge.md): a number off by one or ten, or
     the answer with one character changed or two adjacent different ones swapped."""
     if answer.isdigit():
-        return str(max(0, int(answer) + rng.choice((-10, -1, 1, 10))))
+        return _off_by_one_or_ten(answer, rng)
     chars = list(answer)
     swaps = [i for i in range(len(chars) - 1) if chars[i] != chars[i + 1]]
     if swaps and rng.random() < 0.5:
