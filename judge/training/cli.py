@@ -142,6 +142,26 @@ def _progress(log: Path | None) -> Callable[[dict[str, Any]], None]:
     return report
 
 
+def _lineage(model: str | None) -> list[str]:
+    """The commands that built a local base judge, oldest first, read from its card.
+
+    A judge trained in phases (a from-scratch build, then continuations with `--model`) keeps
+    the whole recipe in its last card, so one card says how to rebuild it."""
+    card = Path(model) / "judge_card.json" if model else None
+    if card is None or not card.is_file():
+        return []
+    try:
+        base = json.loads(card.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{card}: not a judge card ({exc})") from None
+    if not isinstance(base, dict):
+        raise ValueError(f"{card}: not a judge card (a JSON object)")
+    earlier, command = base.get("built_on", []), base.get("command")
+    if not isinstance(earlier, list) or not all(isinstance(c, str) for c in earlier):
+        raise ValueError(f"{card}: 'built_on' must be a list of commands")
+    return [*earlier, *([command] if isinstance(command, str) else [])]
+
+
 def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> int:
     """Build pairs, train, save, then score the saved judge on the held-out split."""
     from judge.training.recipes import get_recipe, load_start
@@ -151,6 +171,7 @@ def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> in
     settings = _settings(args, recipe.settings)
     if not 0 <= args.reference_drop <= 1:
         raise ValueError(f"--reference-drop must be in [0, 1], got {args.reference_drop}")
+    built_on = _lineage(args.model)  # read first: a bad base card fails before any work
     data = _pairs(args, synthetic, settings.seed)
     train_pairs, held_out, pieces, source = data.train, data.held_out, data.pieces, data.card
     if args.no_reference:
@@ -163,7 +184,7 @@ def run_train(args: argparse.Namespace, synthetic: SyntheticSource | None) -> in
             "reference_in_target": not args.no_reference, "train_pairs": len(train_pairs),
             "heldout_pairs": len(held_out), **({"demos": len(data.demos)} if data.demos else {}),
             "parameters": sum(p.numel() for p in model.parameters()),
-            "command": "hpo " + " ".join(sys.argv[1:])}
+            "built_on": built_on, "command": "hpo " + " ".join(sys.argv[1:])}
     if args.log is not None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,7 @@ def test_train_synthetic_then_eval_heldout(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     card2 = _assert_judge_folder(more, 30)
     assert card2["base_model"] == str(out) and card2["source"]["near_miss_share"] == 0.7
+    assert card["built_on"] == [] and card2["built_on"] == [card["command"]]
     assert (more / "heldout.jsonl").read_bytes() == (out / "heldout.jsonl").read_bytes()
 
 

@@ -272,3 +272,33 @@ def test_near_miss_share_makes_training_wrong_answers_same_length_and_keeps_the_
     assert len(wrong) > 300 and same / len(wrong) > 0.95
     with pytest.raises(ValueError, match="near-miss-share"):
         synthetic_source(10, 5, 0, near_share=1.5)
+
+
+def test_a_continued_judges_card_keeps_every_earlier_command(tmp_path: Path) -> None:
+    from judge.training.cli import _lineage
+
+    first, second = tmp_path / "phase1", tmp_path / "phase2"
+    first.mkdir(), second.mkdir()
+    (first / "judge_card.json").write_text(json.dumps({"command": "hpo judge train A", "built_on": []}))
+    (second / "judge_card.json").write_text(json.dumps({"command": "hpo judge train B",
+                                                        "built_on": _lineage(str(first))}))
+    assert _lineage(str(second)) == ["hpo judge train A", "hpo judge train B"]
+    assert _lineage(None) == [] and _lineage("org/hub-model") == []  # no local card: no lineage
+    for bad in (b"\xff\xfe", b"[1, 2]", b'{"built_on": "A"}', b"{"):
+        (second / "judge_card.json").write_bytes(bad)
+        with pytest.raises(ValueError, match="judge_card.json"):
+            _lineage(str(second))
+
+
+def test_a_bad_base_card_is_one_line_exit_2_before_any_work(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from hpo.cli import main
+
+    base, out = tmp_path / "base", tmp_path / "out"
+    base.mkdir()
+    (base / "judge_card.json").write_bytes(b"\xff not json")
+    code = main(["judge", "train", "--synthetic", "--recipe", "pandalm", "--model", str(base),
+                 "--out", str(out), "--pairs", "10", "--max-steps", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "judge_card.json: not a judge card" in err and len(err.splitlines()) == 1
+    assert not out.exists()
