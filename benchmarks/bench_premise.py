@@ -9,7 +9,10 @@ candidate and we score it with the truth (exact match on the validation set, whi
 reads except the `reference` oracle):
 
   * the tournament winner under the trained LLM judge (blocked, and racing: the robust strategy),
-    with the strict tie policy and with `soft` (probabilities averaged over both orders);
+    with the strict tie policy and with `soft` (probabilities averaged over both orders); both
+    strategies are built from the run's own config and play the run's candidates in its order,
+    so the strict blocked row replays the run's own tournament;
+  * the run's own pick (its report's winner), a check on that replay;
   * the same under the `reference` oracle (exact match with the gold answer, then similarity);
   * the lowest-validation-loss candidate (what classical HPO selects on);
   * the Alpaca-default baseline (its own training, 3 epochs at the default settings);
@@ -43,15 +46,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hpo.config.schema import JudgeConfig  # noqa: E402
+from hpo.config.schema import ExperimentConfig, JudgeConfig, load_config  # noqa: E402
 from hpo.data import read_jsonl  # noqa: E402
+from hpo.run.judge import make_strategy as make_run_strategy  # noqa: E402
 from hpo.rundir.answers import AnswerStore  # noqa: E402
+from hpo.tournament.base import Strategy  # noqa: E402
 from hpo.tournament.comparator import (  # noqa: E402
     AnswerMatchJudge,  # noqa: E402
     build_backend,
     build_pairwise,
 )
-from hpo.tournament.registry import make_strategy  # noqa: E402
 from judge.backends.hf import weights_fingerprint  # noqa: E402
 
 
@@ -96,24 +100,42 @@ def run_judge_weights(run_dir: Path) -> str | None:
     return str(row[0]).rsplit(":w=", 1)[-1] if row and ":w=" in str(row[0]) else None
 
 
-def tournament_picks(judge_cfg: JudgeConfig, store: Path, seed: int, cands: list[str],
+def run_strategies(run_cfg: ExperimentConfig) -> dict[str, Strategy]:
+    """`blocked` and `racing` built as the run builds its own strategy (`hpo run`'s
+    `make_strategy`: the run's blocks, early decision and block order), so the blocked row
+    replays the run's tournament rather than a variant of it."""
+    def with_strategy(name: str) -> ExperimentConfig:
+        tournament = run_cfg.tournament.model_copy(update={"strategy": name})
+        return run_cfg.model_copy(update={"tournament": tournament})
+    return {name: make_run_strategy(with_strategy(name)) for name in ("blocked", "racing")}
+
+
+def tournament_picks(judge_cfg: JudgeConfig, store: Path, run_cfg: ExperimentConfig, cands: list[str],
                      answers: dict[str, list[str]], val: list[Any]) -> dict[str, str]:
-    """Each strategy's winner over `cands`, judged by `judge_cfg` through `store` (one backend,
-    so the judge model is loaded once for both strategies)."""
+    """Each strategy's winner over `cands` (in the run's order), judged by `judge_cfg` through
+    `store` (one backend, so the judge model is loaded once for both strategies)."""
     backend = build_backend(judge_cfg, val)
     try:
         pairwise = build_pairwise(judge_cfg, backend, store)
         judge = AnswerMatchJudge(answers, val, pairwise)
         winners: dict[str, str] = {}
-        for strategy in ("blocked", "racing"):
-            options: dict[str, Any] = {"blocks": 4, "early_decision": True} if strategy == "blocked" else {}
+        for name, strategy in run_strategies(run_cfg).items():
             t0, calls = time.perf_counter(), pairwise.calls
-            winners[strategy] = str(make_strategy(strategy, **options).run(cands, judge, seed).winner)
-            print(f"  {strategy} with {judge_cfg.backend}: {winners[strategy]}, "
+            winners[name] = str(strategy.run(cands, judge, run_cfg.tournament.seed).winner)
+            print(f"  {name} with {judge_cfg.backend}: {winners[name]}, "
                   f"{pairwise.calls - calls} new judge calls, {time.perf_counter() - t0:.0f} s", flush=True)
         return winners
     finally:
         backend.close()
+
+
+def run_order(report: dict[str, Any], available: set[str], base_id: str | None) -> list[str]:
+    """The run's candidates with answers, in the run's own order (report.json lists them in
+    plan order). The strategies shuffle the list they are given with the seed, so this order,
+    not sorted ids, is what gives the run's blocks: with a judge that ties most items the pick
+    is the tie-break, and sorted ids replayed a different tournament from the run's."""
+    return [r["candidate_id"] for r in report["candidates"]
+            if r["candidate_id"] in available and r["candidate_id"] != base_id]
 
 
 def same_model_as_run(run_dir: Path, judge_model: str) -> str:
@@ -126,13 +148,14 @@ def same_model_as_run(run_dir: Path, judge_model: str) -> str:
     return judge_model
 
 
-def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
+def picks_for(run_dir: Path, judge_model: str) -> dict[str, float]:
     """Exact match of every method's pick on this run, and the best candidate's."""
     report = json.loads((run_dir / "report.json").read_text())
     base_id = (report.get("baseline") or {}).get("candidate_id")
     store = AnswerStore(run_dir)
     val = read_jsonl(run_dir / "data" / "validation.jsonl")
-    cands = sorted(c for c in store.available() if c != base_id)
+    cands = run_order(report, set(store.available()), base_id)
+    run_cfg = load_config(run_dir / "config.yaml")  # a run's stored config is complete
     data = {c: store.read(c) for c in [*cands, *([base_id] if base_id else [])]}
     em = {c: float(d.metrics["exact_match"]) for c, d in data.items()}
     answers = {c: d.answers for c, d in data.items()}
@@ -145,11 +168,12 @@ def picks_for(run_dir: Path, seed: int, judge_model: str) -> dict[str, float]:
                             (f"LLM judge ({Path(judge_model).name}, soft)", soft, f"llm-{weights}"),
                             ("reference oracle", oracle, "reference")):
         verdicts = judge_store(run_dir, slug, seed_from_run=weights if slug.startswith("llm") else "")
-        for strategy, winner in tournament_picks(cfg, verdicts, seed, cands, answers, val).items():
+        for strategy, winner in tournament_picks(cfg, verdicts, run_cfg, cands, answers, val).items():
             out[f"{name}, {strategy}"] = em[winner]
     losses = {c: d.metrics.get("validation_loss") for c, d in data.items() if c in cands}
     if all(v is not None for v in losses.values()):
         out["lowest validation loss"] = em[min(cands, key=lambda c: float(losses[c]))]  # type: ignore[arg-type]
+    out[f"the run's own pick ({report['strategy']}, judge {report['judge']})"] = em[report["winner"]["candidate_id"]]
     if base_id:
         out["Alpaca-default baseline"] = em[base_id]
     return out
@@ -175,7 +199,7 @@ def main() -> None:
         run_dir, wall = run_seed(seed, work, args.experiment, extra)
         print(f"seed {seed}: run {run_dir} " + (f"took {wall:.0f} s" if wall else "(reused)"), flush=True)
         if not args.runs_only:
-            per_seed[seed] = picks_for(run_dir, seed, args.judge_model)
+            per_seed[seed] = picks_for(run_dir, args.judge_model)
     if args.runs_only:
         return
     methods = [m for m in per_seed[args.seeds[0]] if m != "best"]
