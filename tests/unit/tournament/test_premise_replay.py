@@ -32,7 +32,7 @@ class TieJudge:
 
 
 def plan_order() -> list[str]:
-    """80 ids in a plan-like order (grouped by training, not sorted)."""
+    """40 ids in a plan-like order (grouped by training, not sorted)."""
     return [f"{opt}-lr{lr}-{sch}-ep{e}" for opt in ("sgd", "adamw") for lr in ("1e-04", "1e-03")
             for sch in ("cosine", "linear") for e in range(1, 6)]
 
